@@ -1,0 +1,53 @@
+"""Tokenizer: a thin wrapper over a `tokenizers` tokenizer.json (never remote code).
+
+encode(str) -> list[int] without special tokens added; decode(ids) -> str with special tokens kept
+out only when asked. newline_ids: every id whose text contains a newline (line mode ends a gap there).
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from tokenizers import Tokenizer as _HFTokenizer
+
+
+class Tokenizer:
+    def __init__(self, inner: _HFTokenizer) -> None:
+        self.inner = inner
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Tokenizer":
+        return cls(_HFTokenizer.from_file(str(path)))
+
+    def encode(self, text: str) -> list[int]:
+        return self.inner.encode(text, add_special_tokens=False).ids if text else []
+
+    def decode(self, ids: list[int]) -> str:
+        return self.inner.decode(list(ids), skip_special_tokens=False) if ids else ""
+
+    def token_to_id(self, token: str) -> int | None:
+        return self.inner.token_to_id(token)
+
+    def id_to_token(self, idx: int) -> str | None:
+        return self.inner.id_to_token(idx)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.inner.get_vocab_size(with_added_tokens=True)
+
+    @cached_property
+    def newline_ids(self) -> frozenset[int]:
+        """Ids whose decoded text holds a newline. Decoding one id at a time is exact for byte-level
+        vocabularies (a token is whole bytes); computed once per tokenizer, on first use."""
+        out = set()
+        for idx in range(self.vocab_size):
+            text = self.inner.decode([idx], skip_special_tokens=False)
+            if "\n" in text:
+                out.add(idx)
+        return frozenset(out)
+
+    @cached_property
+    def special_ids(self) -> frozenset[int]:
+        return frozenset(tok.id for tok in self.inner.get_added_tokens_decoder().values() if tok.special) if hasattr(
+            self.inner, "get_added_tokens_decoder"
+        ) else frozenset()
