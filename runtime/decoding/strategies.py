@@ -1,0 +1,73 @@
+"""The strategies, one small class each (see base.py for the contract).
+
+one        : the reference: commit the single most confident position per step.
+threshold  : the most confident position plus every other with probability >= tau (Fast-dLLM).
+factor     : accept rank r (by confidence, descending) while c_r >= 1 - f / (r + 1) (Fast-dLLM).
+margin     : the k positions with the largest top1 - top2 probability margin.
+entropy    : the k positions with the lowest entropy.
+"""
+from __future__ import annotations
+
+import torch
+
+from runtime.decoding.base import Strategy
+
+
+class OnePerStep(Strategy):
+    name = "one"
+
+    def select(self, scores, probs):
+        return scores.argmax().view(1)
+
+
+class Threshold(Strategy):
+    name = "threshold"
+
+    def __init__(self, tau: float = 0.9, **kw) -> None:
+        super().__init__(**kw)
+        if not 0 < tau <= 1:
+            raise ValueError(f"threshold tau must be in (0, 1], got {tau}")
+        self.tau = tau
+
+    def select(self, scores, probs):
+        best = scores.argmax()
+        chosen = (scores >= self.tau).nonzero()[:, 0]
+        return torch.unique(torch.cat([best.view(1), chosen]))
+
+
+class Factor(Strategy):
+    name = "factor"
+
+    def __init__(self, factor: float = 1.0, **kw) -> None:
+        super().__init__(**kw)
+        if factor <= 0:
+            raise ValueError(f"factor must be > 0, got {factor}")
+        self.factor = factor
+
+    def select(self, scores, probs):
+        order = scores.argsort(descending=True)
+        ranks = torch.arange(1, len(order) + 1, device=scores.device, dtype=scores.dtype)
+        ok = scores[order] >= 1 - self.factor / (ranks + 1)
+        count = max(1, int(ok.long().cumprod(0).sum()))  # accept ranks while the rule holds
+        return order[:count]
+
+
+class TopK(Strategy):
+    def __init__(self, k: int = 2, **kw) -> None:
+        super().__init__(**kw)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.k = k
+
+    def select(self, scores, probs):
+        return scores.topk(min(self.k, len(scores))).indices
+
+
+class Margin(TopK):
+    name = "margin"
+    metric = "margin"
+
+
+class Entropy(TopK):
+    name = "entropy"
+    metric = "entropy"

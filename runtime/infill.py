@@ -1,0 +1,142 @@
+"""The denoising loop: jobs -> canvases -> steps -> results.
+
+Each step asks the runner for the logits of every still-masked position, bans what the rules ban
+(mask id everywhere; end tokens where canvas.end_allowed says no), lets the strategy choose tokens
+and positions, commits them, grows gaps that filled without an end, and checks cancellation. A
+canvas cancelled or past its deadline stops before its next step.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from runtime.canvas import Canvas, Gap
+from runtime.decoding import make_strategy
+from runtime.jobs import CancelToken, InfillJob, InfillResult
+from runtime.runner import Runner
+
+DEFAULT_GAP = {"line": 12, "block": 32, "span": 32}
+LOOP_PARAMS = ("gap", "grow", "allow_empty")  # job params the loop reads; the rest go to the strategy
+
+
+@dataclass
+class RunOptions:
+    """Engine-wide settings for the loop. cached=False is the exact (reference) path."""
+
+    cached: bool = True
+    refresh_every: int = 8
+    vicinity: int = 1
+    max_context: int = 2048  # tokens of text around the gaps kept (split before/after the gaps)
+
+
+def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: CancelToken) -> Canvas:
+    spec = model.spec
+    texts = job.texts
+    pieces = [tokenizer.encode(t) for t in texts]
+    budget_left = max(opts.max_context // 2, 1)
+    pieces[0] = pieces[0][-budget_left:]  # keep the text nearest the gap
+    pieces[-1] = pieces[-1][:budget_left]
+    n_gaps = len(texts) - 1
+    sizes = job.gap_tokens if isinstance(job.gap_tokens, list) else [job.gap_tokens] * n_gaps
+    if len(sizes) != n_gaps:
+        raise ValueError(f"gap_tokens has {len(sizes)} entries for {n_gaps} gaps")
+    default = job.params.get("gap", DEFAULT_GAP[job.mode])
+    grow = int(job.params.get("grow", default))
+    ids: list[int] = [spec.bos_id] if spec.shifted and spec.bos_id is not None else []
+    gaps = []
+    for i, piece in enumerate(pieces):
+        ids += piece
+        if i < n_gaps:
+            budget = max(job.max_tokens, sizes[i] or 0)
+            size = min(sizes[i] or default, budget)
+            gaps.append(Gap(len(ids), len(ids) + size, budget, max(grow, 1)))
+            ids += [spec.mask_id] * size
+    max_len = model.arch.max_positions
+    if len(ids) + sum(g.budget - g.length for g in gaps) > max_len:
+        raise ValueError(f"job needs more than the model's {max_len} positions; shorten the context")
+    line_ids = tokenizer.newline_ids if job.mode == "line" else frozenset()
+    return Canvas(
+        ids=ids, gaps=gaps, mask_id=spec.mask_id, pad_id=spec.pad_id, stop_ids=frozenset(spec.end_ids),
+        line_ids=frozenset(line_ids), allow_empty=bool(job.params.get("allow_empty", False)), cancel=cancel,
+    )
+
+
+def _ban(logits: torch.Tensor, canvas: Canvas, positions: list[int], mask_id: int, end_index: torch.Tensor):
+    logits[:, mask_id] = float("-inf")
+    banned = [i for i, ok in enumerate(canvas.end_allowed(positions)) if not ok]
+    if banned:
+        rows = torch.tensor(banned, device=logits.device)
+        logits[rows[:, None], end_index[None, :]] = float("-inf")
+    return logits
+
+
+def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> None:
+    """One denoising step over every live canvas of the batch."""
+    positions = []
+    for c in canvases:
+        reason = c.stop_reason or c.cancel.stopped()
+        if reason and c.stop_reason is None:
+            c.stop_reason = reason
+        positions.append([] if c.stop_reason else c.masked_positions())
+    if not any(positions):
+        return
+    all_logits = runner.logits(canvases, positions)
+    for c, strat, pos, logits in zip(canvases, strategies, positions, all_logits):
+        if not pos:
+            continue
+        end_index = torch.tensor(sorted(c.end_ids), device=logits.device)
+        logits = _ban(logits, c, pos, mask_id, end_index)  # (M, V)
+        tokens, probs, scores = strat.propose(logits)
+        for i in strat.select(scores, probs).tolist():
+            c.commit(pos[i], int(tokens[i]), float(probs[i]))
+        c.steps += 1
+        c.grow_full_gaps()
+
+
+def decode_result(canvas: Canvas, job: InfillJob, tokenizer, end_names: dict[int, str], timings) -> InfillResult:
+    texts = []
+    tokens = 0
+    for toks in canvas.gap_tokens():
+        text = tokenizer.decode(toks)
+        if job.mode == "line" and "\n" in text:
+            text = text.split("\n", 1)[0]
+        texts.append(text)
+        tokens += len(toks)
+    reason = canvas.stop_reason or canvas.end_reason(end_names)
+    if reason in ("cancelled", "deadline"):
+        return InfillResult("", [""] * len(texts), 0, canvas.steps, reason, 0.0, timings)
+    conf = sum(canvas.probs) / len(canvas.probs) if canvas.probs else 0.0
+    return InfillResult(texts[0], texts, tokens, canvas.steps, reason, conf, timings)
+
+
+def run_batch(model, tokenizer, jobs: list[InfillJob], cancels: list[CancelToken], opts: RunOptions) -> list[InfillResult]:
+    """Denoise jobs jointly (one forward per step for the whole batch); one result per job."""
+    t0 = time.perf_counter()
+    canvases = [build_canvas(j, model, tokenizer, opts, c) for j, c in zip(jobs, cancels)]
+    strategies = [make_strategy(j.strategy, **{k: v for k, v in j.params.items() if k not in LOOP_PARAMS}) for j in jobs]
+    t1 = time.perf_counter()
+    runner = Runner(model, cached=opts.cached, refresh_every=opts.refresh_every, vicinity=opts.vicinity)
+    spec = model.spec
+    first = None
+    while any(c.stop_reason is None and not c.finished() for c in canvases):
+        step(canvases, strategies, runner, spec.mask_id)
+        first = first or time.perf_counter()
+    t2 = time.perf_counter()
+    end_names = {i: "pad" for i in spec.extra_end_ids} | {spec.pad_id: "pad", spec.eos_id: "eos"}
+    if spec.eot_id is not None:
+        end_names[spec.eot_id] = "eos"
+    results = []
+    for c, j in zip(canvases, jobs):
+        timings = {
+            "tokenize": (t1 - t0) * 1e3,
+            "prefill": ((first or t2) - t1) * 1e3,
+            "steps": (t2 - (first or t2)) * 1e3,
+        }
+        results.append(decode_result(c, j, tokenizer, end_names, timings))
+    t3 = time.perf_counter()
+    for r in results:
+        r.timings["postprocess"] = (t3 - t2) * 1e3
+        r.timings["total"] = (t3 - t0) * 1e3
+    return results

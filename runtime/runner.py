@@ -1,0 +1,94 @@
+"""Model runner: owns the device state of one denoising batch and answers "the logits of these
+positions of these canvases, now".
+
+exact  : a full bidirectional forward over every canvas each step (the reference path).
+cached : dual cache. A full forward fills the K/V cache of every position (prefix, gaps, suffix);
+         later steps run only the gap rows (plus `vicinity` rows on each side and, for shifted
+         models, the row before each gap) against the cached context. The context's K/V depend on
+         the gap in a bidirectional model, so they are refreshed by a full forward every
+         `refresh_every` steps and whenever a gap grows (positions move).
+"""
+from __future__ import annotations
+
+import torch
+
+from runtime.canvas import Canvas
+from runtime.models.base import DiffusionLM
+
+
+class Runner:
+    def __init__(self, model: DiffusionLM, cached: bool = True, refresh_every: int = 8, vicinity: int = 1) -> None:
+        if refresh_every < 1 or vicinity < 0:
+            raise ValueError("refresh_every must be >= 1 and vicinity >= 0")
+        self.model, self.cached = model, cached
+        self.refresh_every, self.vicinity = refresh_every, vicinity
+        self.shift = 1 if model.spec.shifted else 0
+        self.cache = None
+        self.layouts: list[tuple[int, int]] | None = None
+        self.since_refresh = 0
+        self.full_forwards = 0
+        self.row_forwards = 0
+
+    def _batch(self, canvases: list[Canvas]):
+        dev = self.model.device
+        length = max(len(c.ids) for c in canvases)
+        ids = torch.full((len(canvases), length), canvases[0].pad_id, dtype=torch.long)
+        key_mask = torch.zeros(len(canvases), length, dtype=torch.bool)
+        for b, c in enumerate(canvases):
+            ids[b, : len(c.ids)] = torch.tensor(c.ids)
+            key_mask[b, : len(c.ids)] = True
+        return ids.to(dev), key_mask.to(dev)  # (B, T), (B, T)
+
+    def _src_rows(self, positions: list[int]) -> list[int]:
+        """Row whose output predicts each position (the row before it in shifted models)."""
+        return [max(p - self.shift, 0) for p in positions]
+
+    @torch.no_grad()
+    def logits(self, canvases: list[Canvas], positions: list[list[int]]) -> list[torch.Tensor]:
+        """positions[b]: canvas b's positions to predict -> one (M_b, V) fp32 logits tensor per canvas."""
+        layouts = [(len(c.ids), c.layout_version) for c in canvases]
+        full = (
+            not self.cached or self.cache is None or layouts != self.layouts or self.since_refresh >= self.refresh_every
+        )
+        if full:
+            hidden, index = self._full(canvases, positions), None
+        else:
+            hidden, index = self._rows(canvases, positions)
+        self.layouts = layouts
+        out = []
+        for b, pos in enumerate(positions):
+            src = self._src_rows(pos)
+            if index is not None:
+                src = [index[b][r] for r in src]
+            rows = torch.tensor(src, dtype=torch.long, device=hidden.device)
+            out.append(self.model.head_logits(hidden[b, rows]))  # (M_b, V)
+        return out
+
+    def _full(self, canvases, positions) -> torch.Tensor:
+        ids, self.key_mask = self._batch(canvases)
+        self.cache = self.model.new_cache() if self.cached else None
+        self.since_refresh = 0
+        self.full_forwards += 1
+        return self.model.hidden(ids, key_mask=self.key_mask, cache=self.cache)  # (B, T, C)
+
+    def _rows(self, canvases, positions):
+        """Gap-only forward; returns hidden (B, N, C) and, per canvas, a map row -> index in N."""
+        row_sets = []
+        for c, pos in zip(canvases, positions):
+            rows = set(self._src_rows(pos))
+            if pos:  # a finished canvas in a live batch needs no rows
+                for g in c.gaps:
+                    lo = max(g.start - self.vicinity - self.shift, 0)
+                    rows.update(range(lo, min(g.end + self.vicinity, len(c.ids))))
+            row_sets.append(sorted(rows) or [0])
+        width = max(len(r) for r in row_sets)
+        # Pad each row list by repeating its last row: the duplicate writes store identical K/V.
+        padded = [r + [r[-1]] * (width - len(r)) for r in row_sets]
+        rows = torch.tensor(padded, dtype=torch.long)  # (B, N)
+        ids = torch.tensor([[c.ids[p] for p in r] for c, r in zip(canvases, padded)], dtype=torch.long)
+        dev = self.model.device
+        rows, ids = rows.to(dev), ids.to(dev)
+        hidden = self.model.hidden(ids, positions=rows, key_mask=self.key_mask, cache=self.cache, rows=rows)  # (B, N, C)
+        self.since_refresh += 1
+        self.row_forwards += 1
+        return hidden, [{row: i for i, row in enumerate(r)} for r in row_sets]
