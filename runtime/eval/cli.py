@@ -1,0 +1,101 @@
+"""`seed-lsp eval humaneval`: HumanEval infilling pass@1 and exact match of a model (or a baseline).
+
+    seed-lsp eval humaneval --split single-line|multi-line|random-span [--model DIR]
+        [--strategy NAME] [--threshold X] [--limit N] [--json OUT] [--jsonl OUT]
+        [--oracle | --empty] [--seed S] [--workers K]
+
+--oracle fills every gap with its canonical middle (must score 100 %: proves the harness; the exit
+status is 1 otherwise); --empty fills it with "" (the floor a model must beat). Without either, the
+model at --model (default: the embedded model) fills it. Prints the summary; --json writes it,
+--jsonl writes one record per task. See docs/readme/eval.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from runtime.eval.runner import EngineSource, empty, oracle, run_eval
+from runtime.eval.score import summarize
+from runtime.eval.tasks import SPLITS, build_tasks, subset
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="seed-lsp eval", description="evaluate infilling on HumanEval")
+    ap.add_argument("benchmark", choices=["humaneval"])
+    ap.add_argument("--split", choices=SPLITS, default="single-line")
+    ap.add_argument("--model", default=None, help="checkpoint directory (default: the embedded model)")
+    ap.add_argument("--strategy", default=None, help="decoding strategy name (default: the engine's)")
+    ap.add_argument("--threshold", type=float, default=None, help="confidence threshold parameter")
+    ap.add_argument("--max-tokens", type=int, default=None, help="gap budget (default 64 line, 256 block)")
+    ap.add_argument("--limit", type=int, default=None, help="N tasks spread evenly over the split")
+    ap.add_argument("--json", default=None, metavar="OUT", help="write the summary JSON here")
+    ap.add_argument("--jsonl", default=None, metavar="OUT", help="write one JSON record per task here")
+    base = ap.add_mutually_exclusive_group()
+    base.add_argument("--oracle", action="store_true", help="use the canonical middles (must score 100%%)")
+    base.add_argument("--empty", action="store_true", help="use empty completions (the baseline)")
+    ap.add_argument("--seed", type=int, default=0, help="random-span seed")
+    ap.add_argument("--workers", type=int, default=2, help="parallel test processes")
+    ap.add_argument("--timeout", type=float, default=5.0, help="seconds per test run")
+    ap.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per test run")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    fm = s["failure_modes"]
+    return "\n".join([
+        f"humaneval {s['split']}  source={s['source']}  model={s['model']}  strategy={s['strategy']}",
+        f"  n={s['n']}  pass@1={s['pass@1']:.2f}%  exact={s['exact']:.2f}%",
+        f"  tokens/step={s['tokens_per_step']}  mean tokens={s['mean_tokens']}  mean steps={s['mean_steps']}"
+        f"  mean latency={s['mean_latency_ms']} ms  wall={s['wall_s']} s",
+        f"  failure modes: empty={fm['empty']}  whitespace-only={fm['whitespace_only']}"
+        f"  repeats-suffix={fm['repeats_suffix']}  repeats-prefix={fm['repeats_prefix']}  timeouts={s['timeouts']}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    tasks = subset(build_tasks(args.split, seed=args.seed), args.limit)
+    params: dict[str, Any] = {} if args.threshold is None else {"threshold": args.threshold}
+    engine_source = None
+    if args.oracle:
+        source, name = oracle, "oracle"
+    elif args.empty:
+        source, name = empty, "empty"
+    else:
+        budget = {"line": args.max_tokens or 64, "block": args.max_tokens or 256}
+        source = engine_source = EngineSource(args.model, args.strategy, params, budget)
+        name = "model"
+    start = time.perf_counter()
+    try:
+        records = run_eval(tasks, source, workers=args.workers, timeout_s=args.timeout,
+                           memory_mb=args.memory_mb, jsonl=args.jsonl, progress=not args.quiet)
+    finally:
+        if engine_source is not None:
+            engine_source.close()
+    meta = {
+        "benchmark": "humaneval", "split": args.split, "source": name,
+        "model": (args.model or "embedded") if name == "model" else None,
+        "strategy": (args.strategy or "default") if name == "model" else None,
+        "params": params if name == "model" else {},
+        "limit": args.limit, "seed": args.seed, "workers": args.workers, "timeout_s": args.timeout,
+        "wall_s": round(time.perf_counter() - start, 1),
+    }
+    summary = summarize(records, meta)
+    print(format_summary(summary))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+            f.write("\n")
+    if args.oracle and (summary["passed"] != summary["n"] or summary["exact_matches"] != summary["n"]):
+        failed = [r.task_id + ": " + r.result for r in records if not r.passed][:10]
+        print("oracle did not score 100%: the harness is broken\n  " + "\n  ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

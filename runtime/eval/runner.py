@@ -1,0 +1,96 @@
+"""The eval loop: completions come one at a time, tests run in parallel.
+
+A completion source maps a Task to a Completion: `oracle` (the canonical middle), `empty` ("") or
+`EngineSource` (the model, through runtime.Engine.infill). Model calls stay sequential on the
+calling thread (the engine owns the CPU/GPU); each completion is handed to a small thread pool
+whose workers each wait on one sandboxed test process. Records are streamed to the JSONL file as
+they finish (a long run that dies keeps what it scored) and returned in task order.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from runtime.eval.score import Completion, Record, score
+from runtime.eval.tasks import Task
+
+Source = Callable[[Task], Completion]
+
+
+def oracle(task: Task) -> Completion:
+    return Completion(task.middle)
+
+
+def empty(task: Task) -> Completion:
+    return Completion("")
+
+
+class EngineSource:
+    """Completions from the model: mode "line" for single-line tasks, "block" otherwise.
+    max_tokens: gap budget per mode; params: strategy parameters (e.g. threshold)."""
+
+    def __init__(self, model: str | None, strategy: str | None, params: dict[str, Any],
+                 max_tokens: dict[str, int]) -> None:
+        from runtime import Engine
+
+        self.engine = Engine.load(path=model)
+        self.strategy, self.params, self.max_tokens = strategy, params, max_tokens
+
+    def __call__(self, task: Task) -> Completion:
+        mode = "line" if task.split == "single-line" else "block"
+        kwargs = dict(self.params)
+        if self.strategy:
+            kwargs["strategy"] = self.strategy
+        start = time.perf_counter()
+        res = self.engine.infill(task.prefix, task.suffix, mode=mode, max_tokens=self.max_tokens[mode], **kwargs)
+        ms = (time.perf_counter() - start) * 1000
+        return Completion(res.text, res.tokens, res.steps, ms, res.stop_reason, float(res.confidence))
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def run_eval(tasks: list[Task], source: Source, *, workers: int = 2, timeout_s: float = 5.0,
+             memory_mb: int = 1024, jsonl: str | Path | None = None, progress: bool = True) -> list[Record]:
+    """Score every task; returns records in task order. The progress bar shows the running pass@1
+    and exact match over the tasks scored so far."""
+    from tqdm import tqdm
+
+    lock = threading.Lock()
+    done: list[Record] = []
+    bar = tqdm(total=len(tasks), desc="eval", unit="task", disable=not progress, dynamic_ncols=True)
+    out = open(jsonl, "w", encoding="utf-8") if jsonl else None
+
+    def finished(fut: Future) -> None:
+        if fut.exception() is not None:
+            return  # re-raised in the main thread by fut.result() below
+        rec = fut.result()
+        with lock:
+            done.append(rec)
+            if out:
+                out.write(json.dumps(rec.to_json()) + "\n")
+                out.flush()
+            n = len(done)
+            bar.set_postfix({"pass@1": f"{100 * sum(r.passed for r in done) / n:.1f}%",
+                             "exact": f"{100 * sum(r.exact for r in done) / n:.1f}%"}, refresh=False)
+            bar.update(1)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="eval-test")
+    try:
+        futures = []
+        for task in tasks:
+            fut = pool.submit(score, task, source(task), timeout_s, memory_mb)
+            fut.add_done_callback(finished)
+            futures.append(fut)
+        records = [f.result() for f in futures]
+    finally:
+        # on Ctrl-C or an engine error, drop the queued tests; running ones end by their timeout
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        if out:
+            out.close()
+    return records
