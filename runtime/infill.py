@@ -89,9 +89,16 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
         end_index = torch.tensor(sorted(c.end_ids), device=logits.device)
         logits = _ban(logits, c, pos, mask_id, end_index)  # (M, V)
         tokens, probs, scores = strat.propose(logits)
-        for i in strat.select(scores, probs).tolist():
-            c.commit(pos[i], int(tokens[i]), float(probs[i]))
+        chosen = strat.select(scores, probs)
+        # Most confident first; a later pick that now breaks a rule (an end token left of content
+        # committed this step, or a slot already padded) waits for the next step.
+        for i in chosen[scores[chosen].argsort(descending=True)].tolist():
+            p, tok = pos[i], int(tokens[i])
+            if c.ids[p] != mask_id or (tok in c.end_ids and not c.end_allowed([p])[0]):
+                continue
+            c.commit(p, tok, float(probs[i]))
         c.steps += 1
+        c.cancel.steps = c.steps
         c.grow_full_gaps()
 
 

@@ -87,6 +87,7 @@ class CancelToken:
     def __init__(self, deadline_s: float | None = None) -> None:
         self._event = threading.Event()
         self.reason = "cancelled"
+        self.steps = 0  # denoising steps run so far (progress, read by tests and status)
         self.deadline = time.monotonic() + deadline_s if deadline_s is not None else None
 
     def cancel(self, reason: str = "cancelled") -> None:

@@ -67,7 +67,7 @@ class Runner:
     def _full(self, canvases, positions) -> torch.Tensor:
         ids, self.key_mask = self._batch(canvases)
         self.cache = self.model.new_cache() if self.cached else None
-        self.since_refresh = 0
+        self.since_refresh = 1  # the full forward is one of the R steps of a refresh period
         self.full_forwards += 1
         return self.model.hidden(ids, key_mask=self.key_mask, cache=self.cache)  # (B, T, C)
 
