@@ -1,0 +1,95 @@
+"""Choose the Triton kernel or the plain-torch reference at run time.
+
+Contract:
+- mode() is "auto", "reference" or "triton": the value forced by set_mode()/forced() if any, else
+  the environment variable SEED_LSP_KERNELS (default "auto"); anything else raises ValueError.
+- use_kernel(*tensors) answers whether an op should run its Triton kernel on these tensors:
+    reference -> never;
+    auto      -> when every tensor is on CUDA and triton imports;
+    triton    -> always; raises RuntimeError when triton is missing, or when a tensor is on the CPU
+                 and the Triton interpreter is off (TRITON_INTERPRET=1 must be in the environment
+                 before the kernel modules are imported: triton.jit reads it when it decorates).
+- Nothing here imports triton at module import: the kernel modules (gap_head_kernel,
+  gap_attention_kernel) are imported lazily by the ops on first kernel use, so importing
+  `kernels` never fixes triton's interpreter/compiled choice behind a test's back.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+MODES = ("auto", "reference", "triton")
+ENV_VAR = "SEED_LSP_KERNELS"
+
+_forced: str | None = None
+
+
+def _check(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"kernel mode must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+def mode() -> str:
+    """The mode in force: set_mode() wins over $SEED_LSP_KERNELS, which wins over "auto"."""
+    if _forced is not None:
+        return _forced
+    return _check(os.environ.get(ENV_VAR, "auto").strip().lower() or "auto")
+
+
+def set_mode(new: str | None) -> None:
+    """Force a mode for this process (tests, benches); None returns to the environment's choice."""
+    global _forced
+    _forced = None if new is None else _check(new)
+
+
+@contextmanager
+def forced(new: str) -> Iterator[None]:
+    """`with forced("triton"): ...` runs the block in that mode and restores the previous one."""
+    global _forced
+    before = _forced
+    set_mode(new)
+    try:
+        yield
+    finally:
+        _forced = before
+
+
+@functools.cache
+def triton_available() -> bool:
+    """True when `import triton` works (it does on CPU-only Linux too; running needs CUDA or the
+    interpreter)."""
+    try:
+        importlib.import_module("triton")
+        importlib.import_module("triton.language")
+    except Exception:  # ImportError, or a broken install raising something else at import
+        return False
+    return True
+
+
+def interpreter_enabled() -> bool:
+    """True when TRITON_INTERPRET=1 is set: kernels decorated from now on run on CPU tensors."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip() == "1"
+
+
+def use_kernel(*tensors: torch.Tensor) -> bool:
+    """Whether the op called with these tensors should take its Triton kernel path."""
+    chosen = mode()
+    if chosen == "reference":
+        return False
+    on_cuda = all(t.is_cuda for t in tensors)
+    if chosen == "auto":
+        return on_cuda and triton_available()
+    if not triton_available():
+        raise RuntimeError(f"{ENV_VAR}=triton but triton cannot be imported")
+    if not on_cuda and not interpreter_enabled():
+        raise RuntimeError(
+            f"{ENV_VAR}=triton on CPU tensors needs TRITON_INTERPRET=1 set before triton kernels are "
+            "imported (the Triton interpreter); use CUDA tensors or the reference mode")
+    return True
