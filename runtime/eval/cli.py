@@ -27,8 +27,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("benchmark", choices=["humaneval"])
     ap.add_argument("--split", choices=SPLITS, default="single-line")
     ap.add_argument("--model", default=None, help="checkpoint directory (default: the embedded model)")
-    ap.add_argument("--strategy", default=None, help="decoding strategy name (default: the engine's)")
-    ap.add_argument("--threshold", type=float, default=None, help="confidence threshold parameter")
+    ap.add_argument("--strategy", default="threshold", help="decoding strategy: one, threshold, factor, margin, entropy")
+    ap.add_argument("--threshold", type=float, default=None, help="tau of the threshold strategy (default 0.9)")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="another strategy parameter (e.g. temperature=0.2, k=2); repeatable")
     ap.add_argument("--max-tokens", type=int, default=None, help="gap budget (default 64 line, 256 block)")
     ap.add_argument("--limit", type=int, default=None, help="N tasks spread evenly over the split")
     ap.add_argument("--json", default=None, metavar="OUT", help="write the summary JSON here")
@@ -52,14 +54,39 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  tokens/step={s['tokens_per_step']}  mean tokens={s['mean_tokens']}  mean steps={s['mean_steps']}"
         f"  mean latency={s['mean_latency_ms']} ms  wall={s['wall_s']} s",
         f"  failure modes: empty={fm['empty']}  whitespace-only={fm['whitespace_only']}"
-        f"  repeats-suffix={fm['repeats_suffix']}  repeats-prefix={fm['repeats_prefix']}  timeouts={s['timeouts']}",
+        f"  repeats-suffix={fm['repeats_suffix']}  repeats-prefix={fm['repeats_prefix']}  stutter={fm['stutter']}"
+        f"  timeouts={s['timeouts']}",
     ])
 
 
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def strategy_params(args: argparse.Namespace, ap: argparse.ArgumentParser) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            ap.error(f"--param wants KEY=VALUE, got {item!r}")
+        params[key] = _number(value)
+    if args.threshold is not None:
+        if args.strategy != "threshold":
+            ap.error(f"--threshold is a parameter of --strategy threshold, not {args.strategy!r}")
+        params["tau"] = args.threshold
+    return params
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    ap = parser()
+    args = ap.parse_args(argv)
+    params = strategy_params(args, ap)
     tasks = subset(build_tasks(args.split, seed=args.seed), args.limit)
-    params: dict[str, Any] = {} if args.threshold is None else {"threshold": args.threshold}
     engine_source = None
     if args.oracle:
         source, name = oracle, "oracle"
@@ -67,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         source, name = empty, "empty"
     else:
         budget = {"line": args.max_tokens or 64, "block": args.max_tokens or 256}
-        source = engine_source = EngineSource(args.model, args.strategy, params, budget)
+        try:
+            source = engine_source = EngineSource(args.model, args.strategy, params, budget)
+        except ValueError as exc:  # unknown strategy or parameter, unloadable checkpoint
+            print(f"seed-lsp eval: {exc}", file=sys.stderr)
+            return 2
         name = "model"
     start = time.perf_counter()
     try:
@@ -78,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             engine_source.close()
     meta = {
         "benchmark": "humaneval", "split": args.split, "source": name,
-        "model": (args.model or "embedded") if name == "model" else None,
-        "strategy": (args.strategy or "default") if name == "model" else None,
+        "model": engine_source.model_name if engine_source is not None else None,
+        "strategy": args.strategy if name == "model" else None,
         "params": params if name == "model" else {},
         "limit": args.limit, "seed": args.seed, "workers": args.workers, "timeout_s": args.timeout,
         "wall_s": round(time.perf_counter() - start, 1),

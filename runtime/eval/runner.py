@@ -33,20 +33,21 @@ class EngineSource:
     """Completions from the model: mode "line" for single-line tasks, "block" otherwise.
     max_tokens: gap budget per mode; params: strategy parameters (e.g. threshold)."""
 
-    def __init__(self, model: str | None, strategy: str | None, params: dict[str, Any],
+    def __init__(self, model: str | None, strategy: str, params: dict[str, Any],
                  max_tokens: dict[str, int]) -> None:
         from runtime import Engine
+        from runtime.decoding import make_strategy
 
+        make_strategy(strategy, **params)  # fail on a bad name or parameter before loading a model
         self.engine = Engine.load(path=model)
         self.strategy, self.params, self.max_tokens = strategy, params, max_tokens
+        self.model_name = str(self.engine.stats().get("model") or model or "embedded")
 
     def __call__(self, task: Task) -> Completion:
         mode = "line" if task.split == "single-line" else "block"
-        kwargs = dict(self.params)
-        if self.strategy:
-            kwargs["strategy"] = self.strategy
         start = time.perf_counter()
-        res = self.engine.infill(task.prefix, task.suffix, mode=mode, max_tokens=self.max_tokens[mode], **kwargs)
+        res = self.engine.infill(task.prefix, task.suffix, mode=mode, max_tokens=self.max_tokens[mode],
+                                 strategy=self.strategy, **self.params)
         ms = (time.perf_counter() - start) * 1000
         return Completion(res.text, res.tokens, res.steps, ms, res.stop_reason, float(res.confidence))
 

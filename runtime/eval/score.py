@@ -11,6 +11,7 @@ Failure modes (counted, never filtered):
                    (the model duplicated the text after the gap)
   repeats_prefix   the completion's first non-blank line equals the prefix's last non-blank line
                    (the model repeated the line before the gap)
+  stutter          the stripped completion (4+ chars) is one unit repeated 3+ times ("))))", "x = x = x =")
 """
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from typing import Any
 
 from runtime.eval.sandbox import run_program
 from runtime.eval.tasks import Task
+
+
+FAILURE_MODES = ("empty", "whitespace_only", "repeats_suffix", "repeats_prefix", "stutter")
 
 
 @dataclass
@@ -74,6 +78,18 @@ def _last_line(text: str) -> str:
     return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
 
 
+def is_stutter(text: str, min_repeats: int = 3) -> bool:
+    """True when text (stripped, at least 4 characters) is one unit repeated min_repeats times or
+    more (the last copy may lack its final character: "a = a = a =" is "a = " three times)."""
+    s = text.strip()
+    if len(s) < 4:
+        return False
+    for period in range(1, (len(s) + 1) // min_repeats + 1):
+        if all(s[i] == s[i - period] for i in range(period, len(s))):
+            return True
+    return False
+
+
 def failure_modes(task: Task, completion: str) -> list[str]:
     if completion == "":
         return ["empty"]
@@ -84,6 +100,8 @@ def failure_modes(task: Task, completion: str) -> list[str]:
         modes.append("repeats_suffix")
     if first == _last_line(task.prefix):
         modes.append("repeats_prefix")
+    if is_stutter(completion):
+        modes.append("stutter")
     return modes
 
 
@@ -103,7 +121,7 @@ def summarize(records: list[Record], meta: dict[str, Any]) -> dict[str, Any]:
     n = len(records)
     tokens = sum(r.tokens for r in records)
     steps = sum(r.steps for r in records)
-    modes = {m: 0 for m in ("empty", "whitespace_only", "repeats_suffix", "repeats_prefix")}
+    modes = {m: 0 for m in FAILURE_MODES}
     for r in records:
         for m in r.failure_modes:
             modes[m] += 1
