@@ -1,0 +1,173 @@
+"""Training examples for masked diffusion: token stream -> batches of plain tensors (no model code).
+
+Contract
+--------
+sample_batch(tokens, batch_size, seq_len, rng, newline_id, mask_id, pad_id, eos_id, p_infill=0.6)
+returns {"input_ids", "targets"} (B, T) long, "loss_mask" (B, T) bool, "weights" (B, T) float32 (zero
+where loss_mask is False), "kind" (B,) long (0 diffusion, 1 infill) and "gap" (B, 2) long, the
+[start, end) of an infill row's gap ((0, 0) for diffusion rows). `targets` holds the true token
+everywhere; only positions in loss_mask count. The loss the weights are made for is
+    sum(weights * cross_entropy(logits, targets)) / (B * T)
+i.e. the masked-diffusion ELBO estimate (each row's masked tokens weighted 1/t).
+
+Row kinds (all randomness from `rng`, a numpy Generator, so a seed fixes the batch):
+- diffusion (1 - p_infill): a random window of the stream; t ~ U(eps, 1); each token masked with
+  probability t (at least one); loss on masked tokens, weight 1/t.
+- infill (p_infill): the editor's task. A middle that is whole lines (1 line: 50 %, 2..8 lines: 25 %)
+  or the rest of a line from a random token (25 %); its last newline goes with the middle or with the
+  suffix (50/50). The canvas is prefix + middle + [pad] * s + suffix with s ~ U{0..max_slack}, exactly
+  seq_len long (prefix and suffix windows are cut to fit). The gap (middle + pads) targets the middle
+  then pads, so pads only ever sit at the gap's right edge, the rule the decoder enforces. A fraction
+  t ~ U(eps, 1) of the gap positions is masked (at least one): the model also learns from partly
+  filled gaps. Loss on masked gap positions, weight 1/t; prefix and suffix are never in the loss.
+- edit corruption (p_edit > 0, off by default; Seed Diffusion style): each unmasked token that could
+  be in the loss region (the whole window for diffusion rows, the gap for infill rows) is replaced by
+  a random non-special token with probability p_edit; the model must predict the original (weight 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def sample_batch(
+    tokens: np.ndarray,
+    batch_size: int,
+    seq_len: int,
+    rng: np.random.Generator,
+    newline_id: int,
+    mask_id: int,
+    pad_id: int,
+    eos_id: int,
+    p_infill: float = 0.6,
+    max_slack: int = 32,
+    max_middle: int | None = None,
+    eps: float = 1e-3,
+    p_edit: float = 0.0,
+    vocab_size: int | None = None,
+) -> dict[str, torch.Tensor]:
+    if len(tokens) < 3 * seq_len + 2:
+        raise ValueError(f"token stream of {len(tokens)} is too short for seq_len {seq_len}")
+    if p_edit > 0 and vocab_size is None:
+        raise ValueError("p_edit > 0 needs vocab_size")
+    max_middle = max_middle or seq_len // 2
+    rows = []
+    for _ in range(batch_size):
+        if rng.random() < p_infill:
+            row = infill_row(tokens, seq_len, rng, newline_id, mask_id, pad_id, eos_id, max_slack, max_middle, eps)
+        else:
+            row = diffusion_row(tokens, seq_len, rng, mask_id, eps)
+        if p_edit > 0:
+            corrupt(row, rng, p_edit, vocab_size, (mask_id, pad_id, eos_id))
+        rows.append(row)
+    out = {key: torch.from_numpy(np.stack([r[key] for r in rows])) for key in ("input_ids", "targets", "loss_mask", "weights")}
+    out["kind"] = torch.tensor([r["kind"] for r in rows], dtype=torch.long)  # (B,)
+    out["gap"] = torch.tensor([r["gap"] for r in rows], dtype=torch.long)  # (B, 2)
+    return out
+
+
+def diffusion_row(tokens: np.ndarray, seq_len: int, rng: np.random.Generator, mask_id: int, eps: float) -> dict:
+    start = int(rng.integers(0, len(tokens) - seq_len + 1))
+    targets = np.asarray(tokens[start:start + seq_len], dtype=np.int64)  # (T,)
+    region = np.ones(seq_len, dtype=bool)
+    return masked_row(targets, region, rng, mask_id, eps, kind=0)
+
+
+def infill_row(
+    tokens: np.ndarray,
+    seq_len: int,
+    rng: np.random.Generator,
+    newline_id: int,
+    mask_id: int,
+    pad_id: int,
+    eos_id: int,
+    max_slack: int,
+    max_middle: int,
+    eps: float,
+) -> dict:
+    slack = int(rng.integers(0, max_slack + 1))
+    budget = min(max_middle, seq_len - slack - 2)  # keep >= 1 token of prefix and of suffix
+    for _ in range(16):  # a few tries to find a non-empty middle that fits; else a diffusion row
+        # The chunk covers [p - seq_len, p + 2 * seq_len): room for any prefix before and middle +
+        # suffix after an anchor p.
+        p = int(rng.integers(seq_len, len(tokens) - 2 * seq_len + 1))
+        chunk = np.asarray(tokens[p - seq_len:p + 2 * seq_len], dtype=np.int64)  # (3T,)
+        span = pick_middle(chunk, seq_len, rng, newline_id, eos_id, budget)
+        if span is not None:
+            break
+    else:
+        return diffusion_row(tokens, seq_len, rng, mask_id, eps)
+    lo, hi = span
+    middle = chunk[lo:hi]
+    gap = len(middle) + slack
+    context = seq_len - gap
+    # Prefix share ~ U(0.2, 0.9) of the context: editors usually see more code above the cursor.
+    n_prefix = min(lo, context - 1, max(1, int(round(context * rng.uniform(0.2, 0.9)))))
+    n_suffix = context - n_prefix
+    if n_suffix > len(chunk) - hi:  # not reachable with the chunk sizes above; kept as a guard
+        n_suffix = len(chunk) - hi
+        n_prefix = context - n_suffix
+    targets = np.concatenate([
+        chunk[lo - n_prefix:lo], middle, np.full(slack, pad_id, dtype=np.int64), chunk[hi:hi + n_suffix],
+    ])  # (T,)
+    region = np.zeros(seq_len, dtype=bool)
+    region[n_prefix:n_prefix + gap] = True
+    return masked_row(targets, region, rng, mask_id, eps, kind=1) | {"gap": (n_prefix, n_prefix + gap)}
+
+
+def pick_middle(
+    chunk: np.ndarray, seq_len: int, rng: np.random.Generator, newline_id: int, eos_id: int, budget: int
+) -> tuple[int, int] | None:
+    """(lo, hi) of a middle in chunk, starting at or after seq_len: whole lines or a line's rest."""
+    newlines = np.flatnonzero(chunk == newline_id)
+    # Line starts at/after the anchor: the token after a newline. Lines are [start, next newline].
+    after = newlines[(newlines >= seq_len - 1) & (newlines < len(chunk) - 1)]
+    if len(after) < 2:
+        return None
+    roll = rng.random()
+    n_lines = 1 if roll < 0.75 else int(rng.integers(2, 9))
+    first = int(rng.integers(0, min(4, len(after) - 1)))
+    lo = int(after[first]) + 1
+    ends = after[first + 1:first + 1 + n_lines]  # newline index ending each line of the middle
+    if len(ends) == 0 or ends[0] == lo:  # empty first line: the editor never asks for a blank line
+        return None
+    if roll >= 0.5 and roll < 0.75:  # rest of the line: start at a random token inside it
+        if ends[0] - lo < 2:
+            return None
+        lo = int(rng.integers(lo + 1, ends[0]))
+        ends = ends[:1]
+    hi = int(ends[-1]) + (1 if rng.random() < 0.5 else 0)  # newline in the middle or left to the suffix
+    while hi - lo > budget and len(ends) > 1:  # drop lines until the middle fits
+        ends = ends[:-1]
+        hi = int(ends[-1]) + 1
+    if hi - lo > budget or hi <= lo or (chunk[lo:hi] == eos_id).any():  # never a file boundary inside
+        return None
+    return lo, hi
+
+
+def masked_row(targets: np.ndarray, region: np.ndarray, rng: np.random.Generator, mask_id: int, eps: float, kind: int) -> dict:
+    """Mask each position of `region` with probability t ~ U(eps, 1) (at least one); weight 1/t."""
+    t = float(rng.uniform(eps, 1.0))
+    masked = region & (rng.random(len(targets)) < t)
+    if not masked.any():
+        masked[rng.choice(np.flatnonzero(region))] = True
+    input_ids = np.where(masked, mask_id, targets)
+    weights = np.where(masked, 1.0 / t, 0.0).astype(np.float32)
+    return {"input_ids": input_ids, "targets": targets, "loss_mask": masked, "weights": weights,
+            "region": region, "kind": kind, "gap": (0, 0)}
+
+
+def corrupt(row: dict, rng: np.random.Generator, p_edit: float, vocab_size: int, specials: tuple[int, ...]) -> None:
+    """Replace unmasked tokens of the row's region by random tokens; the loss asks for the original."""
+    candidates = row["region"] & ~row["loss_mask"]
+    hit = candidates & (rng.random(len(candidates)) < p_edit)
+    if not hit.any():
+        return
+    row["input_ids"] = row["input_ids"].copy()
+    specials = sorted(set(specials))
+    values = rng.integers(0, vocab_size - len(specials), int(hit.sum()))
+    for s in specials:  # shift past each special id: a uniform draw over the non-special ids
+        values[values >= s] += 1
+    row["input_ids"][hit] = values
+    row["loss_mask"] = row["loss_mask"] | hit
+    row["weights"] = np.where(hit, 1.0, row["weights"]).astype(np.float32)
