@@ -1,0 +1,336 @@
+"""RemoteEngine: the runtime.Engine interface, served by the workstation daemon over its socket.
+
+    engine = connect_or_start(socket_path=None, model=None, device="auto", start=True)
+    if engine is None: ...fall back to an in-process runtime.Engine...
+    h = engine.submit(InfillJob(...)); h.future / h.result(timeout) / h.cancel()
+    engine.stats(); engine.tokenizer.encode(text); engine.close()
+
+Never hangs on a dead daemon: when the connection drops, every pending infill future resolves to an
+empty InfillResult with stop_reason "error" (other calls raise DaemonUnavailable), and the next
+submit reconnects, starting the daemon again when `start` is true. Starting is serialised by an
+flock on <socket>.start.lock so that several editors starting at once spawn exactly one daemon.
+The client refuses a socket or directory owned by another user (it would send them our code).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import fcntl
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import seed_lsp
+from runtime.jobs import InfillJob, InfillResult
+from seed_lsp.daemon.paths import (
+    UnsafePathError,
+    check_owned,
+    check_private_dir,
+    default_socket_path,
+    ensure_private_dir,
+    resolve_socket_path,
+    sibling,
+)
+from seed_lsp.daemon.protocol import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    encode_frame,
+    job_to_map,
+    read_frame,
+    result_from_map,
+)
+
+log = logging.getLogger("seed_lsp.daemon.client")
+
+
+class DaemonUnavailable(RuntimeError):
+    """No daemon could be reached (or started) on the socket."""
+
+
+class _Conn:
+    """One live connection: a socket, a reader thread, and the requests awaiting answers."""
+
+    def __init__(self, sock: socket.socket, hello: dict[str, Any]) -> None:
+        self.sock = sock
+        self.hello = hello
+        self.alive = True
+        self.pending: dict[int, tuple[concurrent.futures.Future, int | None]] = {}  # id -> (fut, gaps)
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+        self.reader = threading.Thread(target=self._read_loop, name="seed-lsp-daemon-reader", daemon=True)
+        self.reader.start()
+
+    @classmethod
+    def open(cls, path: Path, client_id: str, timeout: float = 10.0) -> "_Conn":
+        check_private_dir(path.parent)
+        check_owned(path, "socket")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(encode_frame({"op": "hello", "v": PROTOCOL_VERSION, "client": client_id}))
+            hello = read_frame(sock)
+            if not hello or not hello.get("ok"):
+                raise DaemonUnavailable(f"daemon refused the hello: {hello!r}")
+            sock.settimeout(None)
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock, hello)
+
+    def request(self, msg: dict[str, Any], n_gaps: int | None) -> tuple[int, concurrent.futures.Future]:
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        with self.lock:
+            if not self.alive:
+                raise DaemonUnavailable("connection closed")
+            rid = next(self.ids)
+            self.pending[rid] = (fut, n_gaps)
+            try:
+                self.sock.sendall(encode_frame({**msg, "id": rid}))
+            except OSError:
+                self.pending.pop(rid, None)
+                orphans = self._die_locked()
+            else:
+                return rid, fut
+        _settle_all(orphans)
+        raise DaemonUnavailable("connection lost while sending")
+
+    def send(self, msg: dict[str, Any]) -> None:
+        """Fire and forget (cancel): a lost connection resolves the target anyway."""
+        try:
+            self.request(msg, None)
+        except DaemonUnavailable:
+            pass
+
+    def close(self) -> None:
+        with self.lock:
+            orphans = self._die_locked()
+        _settle_all(orphans)
+
+    def _read_loop(self) -> None:
+        try:
+            while True:
+                msg = read_frame(self.sock)
+                if msg is None:
+                    break
+                with self.lock:
+                    entry = self.pending.pop(msg.get("id"), None)  # type: ignore[arg-type]
+                if entry is not None:
+                    _settle(entry, msg)
+        except (OSError, ProtocolError) as exc:
+            log.debug("daemon connection lost: %s", exc)
+        with self.lock:
+            orphans = self._die_locked()
+        _settle_all(orphans)
+
+    def _die_locked(self) -> list[tuple[concurrent.futures.Future, int | None]]:
+        """Mark dead and detach the pending requests; callers settle them outside the lock
+        (a future's callback may submit again, which takes the lock)."""
+        if self.alive:
+            self.alive = False
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+        pending, self.pending = self.pending, {}
+        return list(pending.values())
+
+
+def _settle_all(entries: list[tuple[concurrent.futures.Future, int | None]]) -> None:
+    for entry in entries:
+        _settle(entry, None)
+
+
+def _settle(entry: tuple[concurrent.futures.Future, int | None], msg: dict[str, Any] | None) -> None:
+    """Resolve a pending future from a response, or from a lost connection (msg None)."""
+    fut, n_gaps = entry
+    if fut.done():
+        return
+    try:
+        if n_gaps is not None:  # infill: always a result, never an exception
+            ok = msg is not None and msg.get("ok") and isinstance(msg.get("result"), dict)
+            fut.set_result(result_from_map(msg["result"]) if ok else InfillResult.empty(n_gaps, "error"))
+        elif msg is None:
+            fut.set_exception(DaemonUnavailable("daemon connection lost"))
+        elif msg.get("ok"):
+            fut.set_result(msg.get("result"))
+        else:
+            fut.set_exception(RuntimeError(str(msg.get("error"))))
+    except concurrent.futures.InvalidStateError:
+        pass  # the caller cancelled the future itself
+
+
+class RemoteHandle:
+    """What submit returns: .future (Future[InfillResult]), .result(timeout), .cancel()."""
+
+    def __init__(self, conn: _Conn | None, rid: int, future: concurrent.futures.Future) -> None:
+        self._conn, self._rid, self.future = conn, rid, future
+
+    def result(self, timeout: float | None = None) -> InfillResult:
+        return self.future.result(timeout)
+
+    def cancel(self) -> None:
+        if self._conn is not None and not self.future.done():
+            self._conn.send({"op": "cancel", "target": self._rid})
+
+
+class _RemoteTokenizer:
+    def __init__(self, engine: "RemoteEngine") -> None:
+        self._engine = engine
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._engine.call("encode", text=text))
+
+    def decode(self, ids: list[int]) -> str:
+        return str(self._engine.call("decode", ids=list(ids)))
+
+
+class RemoteEngine:
+    def __init__(self, socket_path: str | os.PathLike | None = None, *, model: str | None = None,
+                 device: str = "auto", start: bool = True, client_id: str | None = None,
+                 start_timeout: float = 120.0) -> None:
+        self.socket_path = resolve_socket_path(socket_path)
+        self.default_path = socket_path is None or self.socket_path == default_socket_path()
+        self.model, self.device, self.start = model, device, start
+        self.client_id = client_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.start_timeout = start_timeout
+        self.tokenizer = _RemoteTokenizer(self)
+        self._conn: _Conn | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._spawned: subprocess.Popen | None = None
+
+    def connect(self) -> _Conn:
+        """The live connection, opening one (and starting the daemon if allowed) when needed."""
+        with self._lock:
+            if self._closed:
+                raise DaemonUnavailable("engine closed")
+            if self._conn is not None and self._conn.alive:
+                return self._conn
+            if self._spawned is not None:
+                self._spawned.poll()  # reap a daemon child that died
+            try:
+                self._conn = _Conn.open(self.socket_path, self.client_id)
+            except (FileNotFoundError, ConnectionRefusedError, ProtocolError, DaemonUnavailable) as exc:
+                if not self.start:
+                    raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc}") from None
+                self._spawned = start_daemon(self.socket_path, self.model, self.device,
+                                             self.start_timeout, fix_modes=self.default_path)
+                self._conn = _Conn.open(self.socket_path, self.client_id)
+            return self._conn
+
+    def submit(self, job: InfillJob) -> RemoteHandle:
+        n_gaps = len(job.texts) - 1
+        try:
+            conn = self.connect()
+            rid, fut = conn.request({"op": "infill", "job": job_to_map(job)}, n_gaps)
+            return RemoteHandle(conn, rid, fut)
+        except (DaemonUnavailable, UnsafePathError, OSError, ProtocolError) as exc:
+            log.warning("daemon unavailable: %s", exc)
+            fut = concurrent.futures.Future()
+            fut.set_result(InfillResult.empty(n_gaps, "error"))
+            return RemoteHandle(None, 0, fut)
+
+    def cancel(self, handle: RemoteHandle) -> None:
+        handle.cancel()
+
+    def infill(self, prefix: str, suffix: str, mode: str = "line", max_tokens: int = 64,
+               strategy: str = "threshold", **params: Any) -> InfillResult:
+        job = InfillJob(prefix=prefix, suffix=suffix, mode=mode, max_tokens=max_tokens,
+                        strategy=strategy, params=params)
+        return self.submit(job).result()
+
+    def call(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
+        """A synchronous request (stats, encode, decode, stop); DaemonUnavailable if none answers."""
+        try:
+            _, fut = self.connect().request({"op": op, **fields}, None)
+            return fut.result(timeout)
+        except (OSError, ProtocolError, concurrent.futures.TimeoutError) as exc:
+            raise DaemonUnavailable(f"{op}: {exc!r}") from None
+
+    def stats(self) -> dict[str, Any]:
+        try:
+            return dict(self.call("stats"))
+        except DaemonUnavailable as exc:
+            return {"error": str(exc), "socket": str(self.socket_path)}
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+
+
+def _acquire(fd: int, deadline: float) -> None:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise DaemonUnavailable("timed out waiting for another editor to start the daemon")
+            time.sleep(0.05)
+
+
+def start_daemon(sock: Path, model: str | None, device: str, timeout: float,
+                 fix_modes: bool = True) -> subprocess.Popen | None:
+    """Start a detached daemon on `sock` unless one answers; exactly one wins under the lock.
+
+    Returns the child process (None if another process started it) once the socket accepts
+    connections; raises DaemonUnavailable if the daemon exits or does not come up in time.
+    """
+    from seed_lsp.daemon.cli import open_private_file, socket_answers
+
+    ensure_private_dir(sock.parent, fix_modes=fix_modes)
+    deadline = time.monotonic() + timeout
+    lock_fd = open_private_file(sibling(sock, "start.lock"))
+    try:
+        _acquire(lock_fd, deadline)
+        if socket_answers(sock):
+            return None  # another editor started it while we waited for the lock
+        cmd = [sys.executable, "-m", "seed_lsp.cli", "daemon", "--socket", str(sock), "--device", device]
+        if model:
+            cmd += ["--model", str(model)]
+        env = dict(os.environ)
+        root = str(Path(seed_lsp.__file__).resolve().parent.parent)  # works without an install too
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        log_fd = open_private_file(sibling(sock, "log"))
+        os.lseek(log_fd, 0, os.SEEK_END)
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
+                                    env=env, start_new_session=True, close_fds=True)
+        finally:
+            os.close(log_fd)
+        while time.monotonic() < deadline:
+            if socket_answers(sock):
+                return proc
+            if proc.poll() is not None:
+                raise DaemonUnavailable(f"daemon exited with code {proc.returncode}; see {sibling(sock, 'log')}")
+            time.sleep(0.05)
+        proc.terminate()
+        raise DaemonUnavailable(f"daemon did not come up within {timeout:.0f}s")
+    finally:
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        os.close(lock_fd)
+
+
+def connect_or_start(socket_path: str | os.PathLike | None = None, model: str | None = None,
+                     device: str = "auto", start: bool = True, timeout: float = 120.0,
+                     client_id: str | None = None) -> RemoteEngine | None:
+    """A connected RemoteEngine, starting the daemon when absent (if `start`); None if it cannot run."""
+    try:
+        engine = RemoteEngine(socket_path, model=model, device=device, start=start,
+                              client_id=client_id, start_timeout=timeout)
+        engine.connect()
+        return engine
+    except (DaemonUnavailable, UnsafePathError, OSError, ProtocolError) as exc:
+        log.warning("workstation daemon unavailable, falling back to in-process: %s", exc)
+        return None

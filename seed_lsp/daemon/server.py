@@ -1,0 +1,207 @@
+"""The daemon's socket server: one asyncio loop, one shared engine, many clients.
+
+`DaemonServer(engine, socket_path).run()` binds a Unix stream socket (never TCP), chmods it to
+0600, and serves the protocol of docs/daemon-protocol.md until a "stop" request or stop() is called.
+Each connection must open with a hello carrying PROTOCOL_VERSION; then requests flow with ids and
+responses come back in completion order. A frame that is not a valid msgpack map, is truncated or is
+larger than MAX_FRAME closes that one connection; the daemon and the other clients carry on.
+A request that decodes but is invalid (unknown op, bad job fields) gets an error response.
+
+Jobs go through FairScheduler (round-robin across clients, latest-wins per client and key).
+Socket-path safety (ownership, modes, stale sockets, the single-daemon lock) lives in
+seed_lsp.daemon.cli, which owns process start-up; this module only serves an already-safe path.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from seed_lsp.daemon.protocol import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    encode_frame,
+    job_from_map,
+    read_frame_async,
+    result_to_map,
+)
+from seed_lsp.daemon.scheduler import FairScheduler, Ticket
+
+log = logging.getLogger("seed_lsp.daemon")
+HELLO_TIMEOUT_S = 10.0
+
+
+class _Conn:
+    """One client connection: its writer, its client id, its requests still in progress."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.client = ""
+        self.pending: dict[Any, Ticket] = {}
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(encode_frame(msg))
+
+
+class DaemonServer:
+    def __init__(self, engine: Any, socket_path: Path, *, model: str, device: str,
+                 max_inflight: int = 8) -> None:
+        self.engine = engine
+        self.socket_path = Path(socket_path)
+        self.model = model
+        self.device = device
+        self.max_inflight = max_inflight
+        self.started = time.time()
+        self.clients_seen: set[str] = set()
+        self.conns: set[_Conn] = set()
+        self.bad_frames = 0
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.sched: FairScheduler | None = None
+
+    async def run(self, ready: Any = None) -> None:
+        """Serve until stopped. `ready` (a callable) is called once the socket accepts clients."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.sched = FairScheduler(self.engine, self._loop, self.max_inflight)
+        server = await asyncio.start_unix_server(self._handle, path=str(self.socket_path))
+        os.chmod(self.socket_path, 0o600)  # explicitly: the umask is not trusted
+        log.info("listening on %s (pid %d)", self.socket_path, os.getpid())
+        if ready is not None:
+            ready()
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            for conn in list(self.conns):
+                conn.writer.close()
+            for conn in list(self.conns):
+                self.sched.drop_client(conn.client)
+            try:
+                self.socket_path.unlink()
+            except FileNotFoundError:
+                pass
+            await server.wait_closed()
+
+    def stop(self) -> None:
+        """Thread-safe request to stop serving."""
+        if self._loop is not None and self._stop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:
+                pass  # the loop already finished: stopped
+
+    def stats(self) -> dict[str, Any]:
+        engine_stats: dict[str, Any] = {}
+        try:
+            engine_stats = dict(self.engine.stats())
+        except Exception as exc:  # stats must answer even if the engine is unwell
+            engine_stats = {"error": repr(exc)}
+        assert self.sched is not None
+        return {
+            **engine_stats,
+            "pid": os.getpid(),
+            "model": self.model,
+            "device": self.device,
+            "models_loaded": 1,
+            "clients_served": len(self.clients_seen),
+            "clients_connected": len(self.conns),
+            "jobs_done": self.sched.jobs_done,
+            "jobs_queued": self.sched.queued(),
+            "jobs_inflight": self.sched.inflight,
+            "bad_frames": self.bad_frames,
+            "uptime_s": round(time.time() - self.started, 3),
+            "protocol": PROTOCOL_VERSION,
+            "socket": str(self.socket_path),
+        }
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Conn(writer)
+        self.conns.add(conn)
+        try:
+            if await self._hello(conn, reader):
+                while True:
+                    msg = await read_frame_async(reader)
+                    if msg is None:
+                        break
+                    self._dispatch(conn, msg)
+        except ProtocolError as exc:
+            self.bad_frames += 1
+            log.warning("closing connection of %r: %s", conn.client or "?", exc)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+        finally:
+            self.conns.discard(conn)
+            if conn.client and self.sched is not None:
+                if not any(c.client == conn.client for c in self.conns):
+                    self.sched.drop_client(conn.client)
+            writer.close()
+
+    async def _hello(self, conn: _Conn, reader: asyncio.StreamReader) -> bool:
+        msg = await asyncio.wait_for(read_frame_async(reader), HELLO_TIMEOUT_S)
+        if msg is None:
+            return False  # a bare connect-and-close (a liveness probe)
+        if msg.get("op") != "hello":
+            raise ProtocolError("the first frame must be a hello")
+        if msg.get("v") != PROTOCOL_VERSION:
+            conn.send({"op": "hello", "ok": False, "v": PROTOCOL_VERSION,
+                       "error": f"protocol version {msg.get('v')!r} unsupported"})
+            return False
+        client = msg.get("client")
+        conn.client = client if isinstance(client, str) and client else f"anon-{id(conn):x}"
+        self.clients_seen.add(conn.client)
+        conn.send({"op": "hello", "ok": True, "v": PROTOCOL_VERSION, "pid": os.getpid(),
+                   "model": self.model, "device": self.device})
+        return True
+
+    def _dispatch(self, conn: _Conn, msg: dict[str, Any]) -> None:
+        rid, op = msg.get("id"), msg.get("op")
+        if not isinstance(rid, (int, str)) or isinstance(rid, bool):
+            conn.send({"id": None, "ok": False, "error": "request id must be an int or a string"})
+            return
+        try:
+            if op == "infill":
+                self._infill(conn, rid, msg)
+                return
+            if op == "cancel":
+                ticket = conn.pending.get(msg.get("target"))
+                if ticket is not None:
+                    assert self.sched is not None
+                    self.sched.cancel(ticket)
+                conn.send({"id": rid, "ok": True, "result": ticket is not None})
+            elif op == "stats":
+                conn.send({"id": rid, "ok": True, "result": self.stats()})
+            elif op == "stop":
+                conn.send({"id": rid, "ok": True, "result": True})
+                assert self._stop is not None
+                self._stop.set()
+            elif op == "encode":
+                conn.send({"id": rid, "ok": True, "result": list(self.engine.tokenizer.encode(str(msg["text"])))})
+            elif op == "decode":
+                conn.send({"id": rid, "ok": True, "result": self.engine.tokenizer.decode(list(msg["ids"]))})
+            else:
+                conn.send({"id": rid, "ok": False, "error": f"unknown op {op!r}"})
+        except Exception as exc:  # a bad request fails alone, never the daemon
+            conn.send({"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+    def _infill(self, conn: _Conn, rid: Any, msg: dict[str, Any]) -> None:
+        job = job_from_map(msg.get("job"))
+        if rid in conn.pending:
+            raise ValueError(f"request id {rid!r} is already in use")
+        assert self.sched is not None
+        ticket = self.sched.submit(conn.client, job)
+        conn.pending[rid] = ticket
+
+        def reply(fut: asyncio.Future) -> None:
+            conn.pending.pop(rid, None)
+            exc = fut.exception()
+            if exc is not None:
+                conn.send({"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            else:
+                conn.send({"id": rid, "ok": True, "result": result_to_map(fut.result())})
+
+        ticket.done.add_done_callback(reply)
