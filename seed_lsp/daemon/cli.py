@@ -109,7 +109,8 @@ def _request(socket_path: str | None, op: str, timeout: float = 10.0) -> dict | 
     from seed_lsp.daemon.client import DaemonUnavailable, RemoteEngine
 
     try:
-        remote = RemoteEngine(resolve_socket_path(socket_path), start=False, client_id=f"cli-{op}")
+        remote = RemoteEngine(resolve_socket_path(socket_path), start=False, client_id=f"cli-{op}",
+                              role="control")
         remote.connect()
     except (DaemonUnavailable, UnsafePathError, OSError):
         return None

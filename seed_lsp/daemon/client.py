@@ -68,14 +68,15 @@ class _Conn:
         self.reader.start()
 
     @classmethod
-    def open(cls, path: Path, client_id: str, timeout: float = 10.0) -> "_Conn":
+    def open(cls, path: Path, client_id: str, role: str = "editor", timeout: float = 10.0) -> "_Conn":
         check_private_dir(path.parent)
         check_owned(path, "socket")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             sock.connect(str(path))
-            sock.sendall(encode_frame({"op": "hello", "v": PROTOCOL_VERSION, "client": client_id}))
+            sock.sendall(encode_frame({"op": "hello", "v": PROTOCOL_VERSION, "client": client_id,
+                                      "role": role}))
             hello = read_frame(sock)
             if not hello or not hello.get("ok"):
                 raise DaemonUnavailable(f"daemon refused the hello: {hello!r}")
@@ -196,12 +197,13 @@ class _RemoteTokenizer:
 class RemoteEngine:
     def __init__(self, socket_path: str | os.PathLike | None = None, *, model: str | None = None,
                  device: str = "auto", start: bool = True, client_id: str | None = None,
-                 start_timeout: float = 120.0) -> None:
+                 start_timeout: float = 120.0, role: str = "editor") -> None:
         self.socket_path = resolve_socket_path(socket_path)
         self.default_path = socket_path is None or self.socket_path == default_socket_path()
         self.model, self.device, self.start = model, device, start
         self.client_id = client_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.start_timeout = start_timeout
+        self.role = role  # "editor", or "control" for status/stop (not counted as a client served)
         self.tokenizer = _RemoteTokenizer(self)
         self._conn: _Conn | None = None
         self._lock = threading.Lock()
@@ -218,14 +220,27 @@ class RemoteEngine:
             if self._spawned is not None:
                 self._spawned.poll()  # reap a daemon child that died
             try:
-                self._conn = _Conn.open(self.socket_path, self.client_id)
-            except (FileNotFoundError, ConnectionRefusedError, ProtocolError, DaemonUnavailable) as exc:
+                self._conn = _Conn.open(self.socket_path, self.client_id, self.role)
+            except (OSError, ProtocolError, DaemonUnavailable) as exc:
                 if not self.start:
-                    raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc}") from None
-                self._spawned = start_daemon(self.socket_path, self.model, self.device,
-                                             self.start_timeout, fix_modes=self.default_path)
-                self._conn = _Conn.open(self.socket_path, self.client_id)
+                    raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc!r}") from None
+                self._conn = self._start_and_open()
             return self._conn
+
+    def _start_and_open(self) -> _Conn:
+        # Retried: a daemon that was just killed can still accept (then reset) a connection
+        # for a moment, and another editor may be starting one right now.
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            spawned = start_daemon(self.socket_path, self.model, self.device,
+                                   max(1.0, deadline - time.monotonic()), fix_modes=self.default_path)
+            self._spawned = spawned or self._spawned
+            try:
+                return _Conn.open(self.socket_path, self.client_id, self.role)
+            except (OSError, ProtocolError, DaemonUnavailable) as exc:
+                if time.monotonic() > deadline:
+                    raise DaemonUnavailable(f"daemon on {self.socket_path} unreachable: {exc!r}") from None
+                time.sleep(0.1)
 
     def submit(self, job: InfillJob) -> RemoteHandle:
         n_gaps = len(job.texts) - 1

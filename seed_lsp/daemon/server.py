@@ -153,7 +153,8 @@ class DaemonServer:
             return False
         client = msg.get("client")
         conn.client = client if isinstance(client, str) and client else f"anon-{id(conn):x}"
-        self.clients_seen.add(conn.client)
+        if msg.get("role") != "control":  # `daemon status/stop` are not clients served
+            self.clients_seen.add(conn.client)
         conn.send({"op": "hello", "ok": True, "v": PROTOCOL_VERSION, "pid": os.getpid(),
                    "model": self.model, "device": self.device})
         return True
