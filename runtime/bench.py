@@ -1,0 +1,128 @@
+"""`seed-lsp bench runtime`: per-step ms and tokens/s of the reference loop against ours, one run.
+
+reference : full bidirectional forward over the whole window, one token committed per step.
+exact     : full forward per step, threshold decoding (parallel commits, no cache).
+cached    : dual cache (gap-only steps, refresh every R), threshold decoding  <- our default.
+Each path runs the same canvases (random context ids around a gap of masks) for at most --steps
+steps; figures are ratios against the reference measured in the same run on the same machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from datetime import date
+
+import torch
+from tqdm import tqdm
+
+from runtime.canvas import Canvas, Gap
+from runtime.decoding import make_strategy
+from runtime.infill import step
+from runtime.models.base import DiffusionLM
+from runtime.runner import Runner
+from runtime.spec import ArchConfig, ModelSpec
+
+SHAPES = {
+    "qwen2-0.5b": dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_layers=24, num_heads=14,
+                       num_kv_heads=2, head_dim=64, rope_theta=1e6, rms_eps=1e-6, qkv_bias=True, tied_head=True),
+    "dream-7b": dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_layers=28, num_heads=28,
+                     num_kv_heads=4, head_dim=128, rope_theta=1e6, rms_eps=1e-6, qkv_bias=True),
+}
+PATHS = {
+    "reference": dict(cached=False, strategy="one", params={}),
+    "exact": dict(cached=False, strategy="threshold", params={"tau": 0.9}),
+    "cached": dict(cached=True, strategy="threshold", params={"tau": 0.9}),
+}
+
+
+def shape_model(name: str, device: str, dtype: torch.dtype) -> DiffusionLM:
+    arch = ArchConfig(**SHAPES[name])
+    spec = ModelSpec(family="qwen2", mask_id=arch.vocab_size - 1, pad_id=arch.vocab_size - 2, eos_id=arch.vocab_size - 2, shifted=True)
+    with torch.device(device):
+        model = DiffusionLM(arch, spec).to(dtype)
+    return model.eval()
+
+
+def make_canvas(model, context: int, gap: int, seed: int) -> Canvas:
+    g = torch.Generator().manual_seed(seed)
+    ctx = torch.randint(3, model.arch.vocab_size - 3, (context,), generator=g).tolist()
+    half = context // 2
+    spec = model.spec
+    ids = ctx[:half] + [spec.mask_id] * gap + ctx[half:]
+    return Canvas(ids=ids, gaps=[Gap(half, half + gap, gap, gap)], mask_id=spec.mask_id, pad_id=spec.pad_id,
+                  stop_ids=frozenset(spec.end_ids))
+
+
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+@torch.inference_mode()
+def run_path(model, path: dict, context: int, gap: int, max_steps: int, refresh: int) -> dict:
+    canvas = make_canvas(model, context, gap, seed=context)
+    strat = make_strategy(path["strategy"], **path["params"])
+    runner = Runner(model, cached=path["cached"], refresh_every=refresh)
+    step([make_canvas(model, context, gap, 1)], [strat], Runner(model, cached=path["cached"]), model.spec.mask_id)  # warm-up
+    sync(model.device)
+    t0 = time.perf_counter()
+    steps = 0
+    while steps < max_steps and not canvas.finished():
+        step([canvas], [strat], runner, model.spec.mask_id)
+        steps += 1
+    sync(model.device)
+    secs = time.perf_counter() - t0
+    return {"steps": steps, "tokens": canvas.commits, "ms_per_step": secs * 1e3 / steps,
+            "tokens_per_s": canvas.commits / secs, "full_forwards": runner.full_forwards}
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="seed-lsp bench runtime", description=__doc__.split("\n")[0])
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", help="checkpoint directory (default: the embedded model)")
+    src.add_argument("--shape", choices=sorted(SHAPES), help="random weights with a real model's dimensions")
+    p.add_argument("--contexts", default="512,2048", help="comma-separated context lengths (tokens)")
+    p.add_argument("--gap", type=int, default=32)
+    p.add_argument("--steps", type=int, default=8, help="at most this many steps per path")
+    p.add_argument("--refresh", type=int, default=8)
+    p.add_argument("--paths", default=",".join(PATHS))
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--json", dest="json_out", help="write the results here")
+    a = p.parse_args(argv)
+    from runtime.loader import default_dtype, load_model, resolve_device
+
+    device = resolve_device(a.device)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(a.dtype) or default_dtype(device)
+    if a.shape:
+        model, name = shape_model(a.shape, str(device), dtype), a.shape
+    else:
+        from runtime.embedded import embedded_model_dir
+
+        model = load_model(a.model or embedded_model_dir(), device=device, dtype=dtype)
+        name = str(model.path)
+    rows = []
+    contexts = [int(c) for c in a.contexts.split(",")]
+    paths = a.paths.split(",")
+    for context in tqdm(contexts, desc="contexts"):
+        for path in paths:
+            r = run_path(model, PATHS[path], context, a.gap, a.steps, a.refresh)
+            rows.append({"context": context, "path": path, **r})
+    for context in contexts:
+        ref = next((r for r in rows if r["context"] == context and r["path"] == "reference"), None)
+        for r in rows:
+            if ref and r["context"] == context:
+                r["speedup_tokens_per_s"] = r["tokens_per_s"] / ref["tokens_per_s"]
+                r["step_ms_ratio"] = r["ms_per_step"] / ref["ms_per_step"]
+    out = {"model": name, "device": str(device), "dtype": str(dtype).replace("torch.", ""), "gap": a.gap,
+           "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+           "date": date.today().isoformat(), "rows": rows}
+    print(f"{'context':>8} {'path':>10} {'ms/step':>10} {'tok/s':>9} {'speedup':>8}")
+    for r in rows:
+        print(f"{r['context']:>8} {r['path']:>10} {r['ms_per_step']:>10.1f} {r['tokens_per_s']:>9.1f} {r.get('speedup_tokens_per_s', 0):>8.2f}")
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump(out, f, indent=1)
+    return 0

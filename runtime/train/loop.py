@@ -1,0 +1,181 @@
+"""Training loop for the embedded model: masked-diffusion loss on CPU (or GPU), resumable.
+
+State in RUN_DIR: model.safetensors (fp32 weights), optim.pt (AdamW state, loaded with
+weights_only=True), state.json (step, tokens seen, elapsed, schedule), config.json, tokenizer.json,
+log.jsonl (one line per log interval). A run resumes from RUN_DIR after any interruption; a fresh
+optimizer is used if optim.pt is missing or unreadable.
+
+Loss: cross-entropy on loss positions only (the head runs on those rows alone), weighted by the
+example builder's per-token weights (1/t for masked diffusion), divided by B * T (the ELBO estimate).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from runtime.loader import new_model
+from runtime.tokenizer import Tokenizer
+
+
+@dataclass
+class TrainConfig:
+    data: str = "data"  # holds tokens/train.bin, tokens/heldout.bin, tokenizer.json
+    run: str = "runs/embedded"
+    hidden: int = 256
+    layers: int = 6
+    heads: int = 8
+    kv_heads: int = 4
+    intermediate: int = 768
+    seq_len: int = 256
+    batch: int = 16
+    lr: float = 2e-3
+    min_lr: float = 2e-4
+    warmup: int = 300
+    total_tokens: int = 400_000_000  # the cosine schedule's horizon (across sessions)
+    weight_decay: float = 0.05
+    p_infill: float = 0.7
+    minutes: float = 60.0  # wall-clock budget of this invocation
+    save_every_min: float = 5.0
+    log_every: int = 25
+    threads: int = 2
+    bf16: bool = True
+    seed: int = 0
+
+
+def model_config(cfg: TrainConfig, tok: Tokenizer) -> dict:
+    """config.json of the embedded model: Qwen2 weight names, unshifted logits, tied head."""
+    ids = {name: tok.token_to_id(t) for name, t in (("mask", "<|mask|>"), ("pad", "<|pad|>"), ("eos", "<|endoftext|>"))}
+    return {
+        "model_type": "qwen2", "architectures": ["SeedDiffusionLM"], "logits_shifted": False,
+        "vocab_size": tok.vocab_size, "hidden_size": cfg.hidden, "intermediate_size": cfg.intermediate,
+        "num_hidden_layers": cfg.layers, "num_attention_heads": cfg.heads, "num_key_value_heads": cfg.kv_heads,
+        "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "max_position_embeddings": 4096,
+        "mask_token_id": ids["mask"], "pad_token_id": ids["pad"], "eos_token_id": ids["eos"],
+        "seed_lsp_defaults": {"strategy": "threshold", "tau": 0.9},
+    }
+
+
+def lr_at(cfg: TrainConfig, step: int, tokens: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = min(tokens / cfg.total_tokens, 1.0)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
+
+
+def diffusion_loss(model, batch: dict) -> torch.Tensor:
+    """Weighted CE on loss positions; the head runs only on those rows."""
+    h = model.hidden(batch["input_ids"])  # (B, T, C)
+    sel = batch["loss_mask"]  # (B, T) bool
+    logits = model.head_logits(h[sel])  # (N, V)
+    ce = F.cross_entropy(logits, batch["targets"][sel], reduction="none")  # (N,)
+    return (ce * batch["weights"][sel]).sum() / sel.numel()  # the ELBO estimate: per canvas position
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        from runtime.train.examples import sample_batch  # the data side (corpus/tokenizer owner)
+
+        self.sample_batch = sample_batch
+        self.cfg = cfg
+        self.run = Path(cfg.run)
+        self.run.mkdir(parents=True, exist_ok=True)
+        data = Path(cfg.data)
+        self.tok = Tokenizer.from_file(data / "tokenizer.json")
+        self.train_tokens = np.memmap(data / "tokens" / "train.bin", dtype=np.uint16, mode="r")
+        self.heldout_tokens = np.memmap(data / "tokens" / "heldout.bin", dtype=np.uint16, mode="r")
+        self.config = model_config(cfg, self.tok)
+        torch.manual_seed(cfg.seed)
+        self.model = new_model(self.config, self.tok)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+        self.state = {"step": 0, "tokens": 0, "elapsed_s": 0.0}
+        self._resume()
+        self.ids = dict(newline_id=self.tok.token_to_id("\u010a"), mask_id=self.config["mask_token_id"],
+                        pad_id=self.config["pad_token_id"], eos_id=self.config["eos_token_id"])
+        self.rng = np.random.default_rng(cfg.seed + self.state["step"])  # a resumed run sees new batches
+
+    def _resume(self) -> None:
+        weights = self.run / "model.safetensors"
+        if not weights.is_file():
+            return
+        self.model.load_state_dict(load_file(str(weights)), strict=False)
+        self.model.head.weight = self.model.embed.weight
+        self.state = json.loads((self.run / "state.json").read_text())
+        try:
+            self.opt.load_state_dict(torch.load(self.run / "optim.pt", weights_only=True))
+        except Exception as exc:  # a fresh optimizer on resume is fine (README)
+            print(f"resume: fresh optimizer ({exc.__class__.__name__})")
+
+    def save(self) -> None:
+        state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items() if k != "head.weight"}
+        save_file(state, str(self.run / "model.safetensors.tmp"))
+        (self.run / "model.safetensors.tmp").replace(self.run / "model.safetensors")
+        torch.save(self.opt.state_dict(), self.run / "optim.pt.tmp")
+        (self.run / "optim.pt.tmp").replace(self.run / "optim.pt")
+        (self.run / "state.json").write_text(json.dumps(self.state | {"train_config": asdict(self.cfg)}, indent=1))
+        (self.run / "config.json").write_text(json.dumps(self.config, indent=2))
+        (self.run / "tokenizer.json").write_bytes((Path(self.cfg.data) / "tokenizer.json").read_bytes())
+
+    def batch(self, tokens, rng) -> dict:
+        b = self.sample_batch(tokens, self.cfg.batch, self.cfg.seq_len, rng, p_infill=self.cfg.p_infill, **self.ids)
+        return {k: torch.as_tensor(v) for k, v in b.items()}
+
+    @torch.no_grad()
+    def heldout_loss(self, n: int = 4) -> float:
+        rng = np.random.default_rng(1234)  # the same held-out batches every time
+        self.model.eval()
+        losses = [float(self._loss(self.batch(self.heldout_tokens, rng))) for _ in range(n)]
+        self.model.train()
+        return sum(losses) / n
+
+    def _loss(self, batch) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            return diffusion_loss(self.model, batch)
+
+    def train(self) -> dict:
+        cfg, st = self.cfg, self.state
+        torch.set_num_threads(cfg.threads)
+        self.model.train()
+        start, last_save = time.time(), time.time()
+        bar = tqdm(total=int(cfg.minutes * 60), unit="s", desc="train", mininterval=5, smoothing=0.05)
+        window_tokens, window_t = 0, time.time()
+        while time.time() - start < cfg.minutes * 60:
+            for group in self.opt.param_groups:
+                group["lr"] = lr_at(cfg, st["step"], st["tokens"])
+            batch = self.batch(self.train_tokens, self.rng)
+            loss = self._loss(batch)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step()
+            st["step"] += 1
+            n_tok = cfg.batch * cfg.seq_len
+            st["tokens"] += n_tok
+            window_tokens += n_tok
+            if st["step"] % cfg.log_every == 0:
+                rate = window_tokens / max(time.time() - window_t, 1e-6)
+                window_tokens, window_t = 0, time.time()
+                row = {"step": st["step"], "tokens": st["tokens"], "loss": float(loss), "lr": group["lr"], "tok_s": rate}
+                bar.set_postfix(loss=f"{float(loss):.3f}", tok_s=f"{rate:.0f}", tokens=f"{st['tokens'] / 1e6:.1f}M")
+                with open(self.run / "log.jsonl", "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            bar.n = int(time.time() - start)
+            bar.refresh() if st["step"] % cfg.log_every == 0 else None
+            if time.time() - last_save > cfg.save_every_min * 60:
+                st["elapsed_s"] += time.time() - last_save
+                st["heldout_loss"] = self.heldout_loss()
+                self.save()
+                last_save = time.time()
+        st["elapsed_s"] += time.time() - last_save
+        st["heldout_loss"] = self.heldout_loss()
+        self.save()
+        bar.close()
+        return st

@@ -1,0 +1,13 @@
+"""`seed-lsp bench runtime|lsp ...`: dispatch to the runtime and LSP benchmarks."""
+from __future__ import annotations
+
+import importlib
+
+BENCHES = {"runtime": "runtime.bench", "lsp": "seed_lsp.bench_lsp"}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in BENCHES:
+        print(f"usage: seed-lsp bench {{{'|'.join(BENCHES)}}} [--help]")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return int(importlib.import_module(BENCHES[argv[0]]).main(argv[1:]) or 0)
