@@ -14,29 +14,24 @@ The client refuses a socket or directory owned by another user (it would send th
 from __future__ import annotations
 
 import concurrent.futures
-import fcntl
 import itertools
 import logging
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import seed_lsp
 from runtime.jobs import InfillJob, InfillResult
 from seed_lsp.daemon.paths import (
     UnsafePathError,
     check_owned,
     check_private_dir,
     default_socket_path,
-    ensure_private_dir,
     resolve_socket_path,
-    sibling,
 )
 from seed_lsp.daemon.protocol import (
     PROTOCOL_VERSION,
@@ -47,11 +42,9 @@ from seed_lsp.daemon.protocol import (
     result_from_map,
 )
 
+from seed_lsp.daemon.spawn import DaemonUnavailable, start_daemon
+
 log = logging.getLogger("seed_lsp.daemon.client")
-
-
-class DaemonUnavailable(RuntimeError):
-    """No daemon could be reached (or started) on the socket."""
 
 
 class _Conn:
@@ -282,59 +275,6 @@ class RemoteEngine:
             self._closed = True
             if self._conn is not None:
                 self._conn.close()
-
-
-def _acquire(fd: int, deadline: float) -> None:
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise DaemonUnavailable("timed out waiting for another editor to start the daemon")
-            time.sleep(0.05)
-
-
-def start_daemon(sock: Path, model: str | None, device: str, timeout: float,
-                 fix_modes: bool = True) -> subprocess.Popen | None:
-    """Start a detached daemon on `sock` unless one answers; exactly one wins under the lock.
-
-    Returns the child process (None if another process started it) once the socket accepts
-    connections; raises DaemonUnavailable if the daemon exits or does not come up in time.
-    """
-    from seed_lsp.daemon.cli import open_private_file, socket_answers
-
-    ensure_private_dir(sock.parent, fix_modes=fix_modes)
-    deadline = time.monotonic() + timeout
-    lock_fd = open_private_file(sibling(sock, "start.lock"))
-    try:
-        _acquire(lock_fd, deadline)
-        if socket_answers(sock):
-            return None  # another editor started it while we waited for the lock
-        cmd = [sys.executable, "-m", "seed_lsp.cli", "daemon", "--socket", str(sock), "--device", device]
-        if model:
-            cmd += ["--model", str(model)]
-        env = dict(os.environ)
-        root = str(Path(seed_lsp.__file__).resolve().parent.parent)  # works without an install too
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        log_fd = open_private_file(sibling(sock, "log"))
-        os.lseek(log_fd, 0, os.SEEK_END)
-        try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
-                                    env=env, start_new_session=True, close_fds=True)
-        finally:
-            os.close(log_fd)
-        while time.monotonic() < deadline:
-            if socket_answers(sock):
-                return proc
-            if proc.poll() is not None:
-                raise DaemonUnavailable(f"daemon exited with code {proc.returncode}; see {sibling(sock, 'log')}")
-            time.sleep(0.05)
-        proc.terminate()
-        raise DaemonUnavailable(f"daemon did not come up within {timeout:.0f}s")
-    finally:
-        fcntl.flock(lock_fd, fcntl.LOCK_UN)
-        os.close(lock_fd)
 
 
 def connect_or_start(socket_path: str | os.PathLike | None = None, model: str | None = None,
