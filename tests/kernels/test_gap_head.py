@@ -51,13 +51,15 @@ def run(n, d, v, dtype, device, banned=None, **launch):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("n,d,v,block_v", [
-    (1, 48, 123, 32),  # 123 = 3 full chunks + 27
-    (5, 64, 1000, 128),  # 1000 = 7 full chunks + 104
-    (37, 48, 1000, 64),  # rows > 16: a ragged row block too
+@pytest.mark.parametrize("n,d,v,block_v,block_d", [
+    (1, 48, 123, 32, 64),  # 123 = 3 full chunks + 27
+    (5, 64, 1000, 128, 64),  # 1000 = 7 full chunks + 104
+    (37, 48, 1000, 64, 32),  # rows > 16: a ragged row block; D = 32 + 16: a ragged D slice
+    (5, 80, 300, 128, 64),  # the default blocks with D > BLOCK_D (real models loop over D)
 ])
-def test_fp32_matches_reference(device, n, d, v, block_v):
-    out, args = run(n, d, v, torch.float32, device, banned=[0, 7, v - 1], block_v=block_v)
+def test_fp32_matches_reference(device, n, d, v, block_v, block_d):
+    out, args = run(n, d, v, torch.float32, device, banned=[0, 7, v - 1], block_v=block_v,
+                    block_d=block_d)
     ref = gap_head_reference(*args[:2], EPS, *args[2:])
     check(out, ref, args[2], torch.float32, f"N={n} D={d} V={v}")
 
