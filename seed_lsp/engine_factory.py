@@ -1,0 +1,86 @@
+"""Engine creation, in one place: make_engine(options) -> an engine-like object.
+
+Engine-like: submit(InfillJob) -> handle (.future, .cancel()), cancel(handle), stats() -> dict,
+close(), tokenizer.encode(str). With daemon "auto" the workstation daemon is asked first
+(seed_lsp.daemon.client.connect_or_start, which starts it when absent); when it cannot be reached, or
+its client is not installed, the runtime Engine is loaded in this process.
+
+EngineSlot loads the engine off the event loop (a model load takes seconds) and lets requests await
+it; a failed load leaves the slot empty with its error, and requests answer empty results.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import logging
+import threading
+
+from seed_lsp.options import Options
+
+log = logging.getLogger("seed_lsp.engine")
+
+
+def make_engine(options: Options, daemon: str = "off", socket_path: str | None = None):
+    if daemon != "off":
+        try:
+            from seed_lsp.daemon.client import connect_or_start
+        except ImportError as exc:  # the daemon client is optional
+            log.warning("daemon client unavailable (%s); loading the model in-process", exc)
+        else:
+            engine = connect_or_start(socket_path, options.model, options.device)
+            if engine is not None:
+                log.info("using the workstation daemon")
+                return engine
+    from runtime import Engine
+
+    log.info("loading model %s on %s", options.model or "(embedded)", options.device)
+    return Engine.load(options.model, device=options.device)
+
+
+class EngineSlot:
+    """Holds the current engine; (re)loads it on a background thread."""
+
+    def __init__(self, daemon: str = "off", socket_path: str | None = None) -> None:
+        self.daemon, self.socket_path = daemon, socket_path
+        self._future: cf.Future | None = None
+        self._key: tuple | None = None
+        self.error: str | None = None
+
+    def load(self, options: Options) -> None:
+        """Start loading for these options, unless the same model/device is loaded or loading."""
+        key = (options.model, options.device)
+        if key == self._key:
+            return
+        old, self._key, self.error = self._future, key, None
+        future: cf.Future = cf.Future()
+        self._future = future
+
+        def work() -> None:
+            try:
+                future.set_result(make_engine(options, self.daemon, self.socket_path))
+            except Exception as exc:  # a bad model path must not kill the server
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.error("model load failed: %s", self.error)
+                future.set_result(None)
+
+        threading.Thread(target=work, name="seed-lsp-load", daemon=True).start()
+        if old is not None:
+            old.add_done_callback(lambda f: f.result() and f.result().close())
+
+    async def get(self):
+        """The engine, awaiting a load in progress; None when there is none or it failed."""
+        if self._future is None:
+            return None
+        # shield: a cancelled request must not cancel the shared load future
+        return await asyncio.shield(asyncio.wrap_future(self._future))
+
+    def current(self):
+        """The engine if loaded, without waiting."""
+        if self._future is not None and self._future.done():
+            return self._future.result()
+        return None
+
+    def close(self) -> None:
+        engine = self.current()
+        if engine is not None:
+            engine.close()

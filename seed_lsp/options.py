@@ -1,0 +1,100 @@
+"""Server options: one typed dataclass, filled from the command line, initializationOptions and
+workspace/didChangeConfiguration (camelCase keys, as editors send them).
+
+    {"enable": true, "model": "/path", "device": "auto", "strategy": "threshold",
+     "strategyParams": {"threshold": 0.9}, "maxTokens": 64, "contextBefore": 1024,
+     "contextAfter": 256, "confidenceFloor": 0.25, "mode": "auto", "inlineCompletion": true,
+     "completion": "auto", "codeActions": true, "deadlineMs": null, "cacheSize": 32}
+
+Settings may arrive flat or under a "seed-lsp" / "seed" section. A value of the wrong type or an
+unknown key is logged and ignored (the server keeps its previous value): a client's typo must never
+take the server down.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("seed_lsp.options")
+
+MODES = ("auto", "line", "block")
+COMPLETION = ("auto", "always", "off")  # auto: textDocument/completion only for clients without inline
+
+
+@dataclass
+class Options:
+    enable: bool = True
+    model: str | None = None  # checkpoint directory; None = the embedded model
+    device: str = "auto"
+    strategy: str = "threshold"
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    max_tokens: int = 64
+    context_before: int = 1024  # tokens of text before the cursor sent to the model
+    context_after: int = 256
+    confidence_floor: float = 0.25
+    mode: str = "auto"
+    inline_completion: bool = True
+    completion: str = "auto"
+    code_actions: bool = True
+    deadline_ms: float | None = None
+    cache_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        if self.completion not in COMPLETION:
+            raise ValueError(f"completion must be one of {COMPLETION}")
+        if self.max_tokens < 1 or self.context_before < 0 or self.context_after < 0 or self.cache_size < 0:
+            raise ValueError("maxTokens must be >= 1; contextBefore, contextAfter, cacheSize >= 0")
+        if not 0.0 <= self.confidence_floor <= 1.0:
+            raise ValueError("confidenceFloor must be within [0, 1]")
+
+
+_KEYS = {f.name: f.name for f in dataclasses.fields(Options)} | {
+    "strategyParams": "strategy_params", "params": "strategy_params", "maxTokens": "max_tokens",
+    "contextBefore": "context_before", "contextAfter": "context_after", "confidenceFloor": "confidence_floor",
+    "inlineCompletion": "inline_completion", "codeActions": "code_actions", "deadlineMs": "deadline_ms",
+    "cacheSize": "cache_size",
+}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "enable": (bool,), "model": (str, type(None)), "device": (str,), "strategy": (str,), "strategy_params": (dict,),
+    "max_tokens": (int,), "context_before": (int,), "context_after": (int,), "confidence_floor": (int, float),
+    "mode": (str,), "inline_completion": (bool,), "completion": (str,), "code_actions": (bool,),
+    "deadline_ms": (int, float, type(None)), "cache_size": (int,),
+}
+SECTIONS = ("seed-lsp", "seed", "seedLsp")
+
+
+def _section(settings: Any) -> dict:
+    if not isinstance(settings, dict):
+        return {}
+    for name in SECTIONS:
+        if isinstance(settings.get(name), dict):
+            return settings[name]
+    return settings
+
+
+def merge(base: Options, settings: Any) -> Options:
+    """A new Options: `base` with the valid values of `settings` applied (invalid ones logged)."""
+    values = dataclasses.asdict(base)
+    for key, value in _section(settings).items():
+        name = _KEYS.get(key)
+        if name is None:
+            log.warning("unknown option %r ignored", key)
+            continue
+        types = _TYPES[name]
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            log.warning("option %r: %r is not a %s; ignored", key, value, "/".join(t.__name__ for t in types))
+            continue
+        if name == "model" and value == "":
+            value = None  # editors send "" for "not set"
+        candidate = dict(values, **{name: value})
+        try:
+            Options(**candidate)
+        except ValueError as exc:
+            log.warning("option %r: %s; ignored", key, exc)
+            continue
+        values = candidate
+    return Options(**values)
