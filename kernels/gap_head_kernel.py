@@ -11,8 +11,9 @@ a contiguous range of vocabulary chunks of BLOCK_V ids. It
         s = sum exp(z - m),   t = sum exp(z - m) (z - m),   top1 (value, id), top2 (value)
      When m grows to m' both rescale by a = exp(m - m'):  s' = a s,  t' = a (t + (m - m') s).
   3. writes its partial (m, s, t, top1, top1_id, top2) to a (S, N) workspace.
-The launcher merges the S partials with the same rescaling rule (a few tiny torch ops) and returns
+A second tiny kernel merges the S partials per row with the same rescaling rule and writes
 lse = m + log s and entropy = log s - t / s (since H = lse - sum p z and sum p (z - m) = t / s).
+Every row needs at least one allowed id (else lse = -inf and the entropy is NaN).
 Splitting the vocabulary is what fills the GPU: a gap has tens of rows, the head has 10^5 columns.
 
 constexpr choices:
@@ -144,24 +145,48 @@ def _num_splits(n_chunks: int, row_blocks: int, device: torch.device) -> int:
     return max(1, min(n_chunks, target // max(1, row_blocks)))
 
 
-def merge_partials(fpart: torch.Tensor, ipart: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Merge (5, S, N) float partials and (S, N) ids into top1_id, top1, top2, lse, entropy."""
-    m, s, t, top1, top2 = fpart.unbind(0)  # each (S, N)
-    big = m.max(dim=0).values  # (N,)
-    big_safe = torch.where(torch.isinf(big), torch.zeros_like(big), big)
-    a = torch.exp(m - big_safe)  # (S, N); 0 for splits that saw only banned ids
-    delta = torch.where(torch.isinf(m), torch.zeros_like(m), m - big_safe)
-    s_all = (a * s).sum(0)  # (N,)
-    t_all = (a * (t + delta * s)).sum(0)
-    log_s = torch.log(s_all)
-    lse = big_safe + log_s
-    entropy = log_s - t_all / s_all
-    best = top1.argmax(dim=0, keepdim=True)  # (1, N) first split wins ties = lowest id
-    top1_logit = top1.gather(0, best)[0]
-    top1_id = ipart.gather(0, best)[0].long()
-    runner_up = top1.scatter(0, best, float("-inf")).max(dim=0).values
-    top2_logit = torch.maximum(top2.max(dim=0).values, runner_up)
-    return top1_id, top1_logit, top2_logit, lse, entropy
+@triton.jit
+def _gap_head_merge(
+    fpart_ptr, ipart_ptr, id_ptr, top1_ptr, top2_ptr, lse_ptr, ent_ptr, N, S,
+    BLOCK: tl.constexpr,
+):
+    """Fold the S split partials of each row in split order (= id order, so ties keep the lowest
+    id) with the same rescaling rule as the main kernel; one launch instead of ~20 torch ops."""
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    ok = rows < N
+    plane = S * N
+    neg_inf = float("-inf")
+    m = tl.full((BLOCK,), neg_inf, tl.float32)
+    s = tl.zeros((BLOCK,), dtype=tl.float32)
+    t = tl.zeros((BLOCK,), dtype=tl.float32)
+    top1 = tl.full((BLOCK,), neg_inf, tl.float32)
+    top2 = tl.full((BLOCK,), neg_inf, tl.float32)
+    best = tl.zeros((BLOCK,), dtype=tl.int32)
+    for j in range(0, S):
+        at = j * N + rows
+        mj = tl.load(fpart_ptr + at, mask=ok, other=neg_inf)
+        sj = tl.load(fpart_ptr + plane + at, mask=ok, other=0.0)
+        tj = tl.load(fpart_ptr + 2 * plane + at, mask=ok, other=0.0)
+        a1 = tl.load(fpart_ptr + 3 * plane + at, mask=ok, other=neg_inf)
+        a2 = tl.load(fpart_ptr + 4 * plane + at, mask=ok, other=neg_inf)
+        ij = tl.load(ipart_ptr + at, mask=ok, other=0)
+        top2 = tl.maximum(tl.maximum(top2, a2), tl.minimum(top1, a1))
+        best = tl.where(a1 > top1, ij, best)
+        top1 = tl.maximum(top1, a1)
+        m_new = tl.maximum(m, mj)
+        m_safe = tl.where(m_new == neg_inf, 0.0, m_new)
+        d_old = tl.where(m == neg_inf, 0.0, m - m_safe)
+        d_j = tl.where(mj == neg_inf, 0.0, mj - m_safe)
+        t = tl.exp(m - m_safe) * (t + d_old * s) + tl.exp(mj - m_safe) * (tj + d_j * sj)
+        s = tl.exp(m - m_safe) * s + tl.exp(mj - m_safe) * sj
+        m = m_new
+    s = tl.where(ok, s, 1.0)  # rows past N: keep log/divide finite (no interpreter warnings)
+    log_s = tl.log(s)
+    tl.store(id_ptr + rows, best, mask=ok)
+    tl.store(top1_ptr + rows, top1, mask=ok)
+    tl.store(top2_ptr + rows, top2, mask=ok)
+    tl.store(lse_ptr + rows, tl.where(m == neg_inf, 0.0, m) + log_s, mask=ok)
+    tl.store(ent_ptr + rows, log_s - t / s, mask=ok)
 
 
 def gap_head_triton(hidden: torch.Tensor, norm_weight: torch.Tensor, eps: float,
@@ -202,5 +227,9 @@ def gap_head_triton(hidden: torch.Tensor, norm_weight: torch.Tensor, eps: float,
         BLOCK_N=block_n, BLOCK_V=block_v, BLOCK_D=block_d,
         BLOCK_K=triton.next_power_of_2(k) if k else 0, PRECISION=precision, UPCAST=upcast,
     )
-    top1_id, top1_logit, top2_logit, lse, entropy = merge_partials(fpart, ipart)
-    return GapHeadOut(top1_id, top1_logit, top2_logit, lse, entropy, normed)
+    top1_id = torch.empty(n, dtype=torch.int64, device=dev)
+    stats = torch.empty((4, n), dtype=torch.float32, device=dev)  # top1, top2, lse, entropy
+    merge_block = min(128, triton.next_power_of_2(n))
+    _gap_head_merge[(triton.cdiv(n, merge_block),)](
+        fpart, ipart, top1_id, stats[0], stats[1], stats[2], stats[3], n, splits, BLOCK=merge_block)
+    return GapHeadOut(top1_id, stats[0], stats[1], stats[2], stats[3], normed)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from kernels.gap_head import GapHeadOut, gap_head_reference, rms_norm, stats_from_logits
-from tests.kernels.util import DEVICES, DTYPES, TOL, close, gen, randn
+from tests.kernels.util import DEVICES, TOL, close, gen, randn
 
 EPS = 1e-6
 
