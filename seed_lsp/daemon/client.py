@@ -85,9 +85,10 @@ class _Conn:
             if not self.alive:
                 raise DaemonUnavailable("connection closed")
             rid = next(self.ids)
+            frame = encode_frame({**msg, "id": rid})  # too large: ProtocolError, nothing sent
             self.pending[rid] = (fut, n_gaps)
             try:
-                self.sock.sendall(encode_frame({**msg, "id": rid}))
+                self.sock.sendall(frame)
             except OSError:
                 self.pending.pop(rid, None)
                 orphans = self._die_locked()

@@ -43,8 +43,13 @@ class _Conn:
         self.pending: dict[Any, Ticket] = {}
 
     def send(self, msg: dict[str, Any]) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(encode_frame(msg))
+        if self.writer.is_closing():
+            return
+        try:
+            frame = encode_frame(msg)
+        except ProtocolError as exc:  # an answer too large to send still answers (as an error)
+            frame = encode_frame({"id": msg.get("id"), "ok": False, "error": str(exc)})
+        self.writer.write(frame)
 
 
 class DaemonServer:

@@ -128,6 +128,9 @@ def test_garbage_truncated_and_oversized_frames_close_only_that_connection(daemo
     assert answers[7]["ok"] is False and "bogus" in answers[7]["error"]
     assert answers[8]["ok"] is False
     bad_req.close()
+    # the client never sends an oversized frame: that job fails alone, the connection stays
+    huge = good.submit(InfillJob(prefix="x" * (MAX_FRAME + 1), suffix=""))
+    assert huge.result(timeout=5).stop_reason == "error"
     # the daemon lives on and the well-behaved client is still served on its old connection
     assert good.submit(short_job()).result(timeout=60).stop_reason != "error"
     assert good.stats()["bad_frames"] == 5
