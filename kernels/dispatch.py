@@ -9,6 +9,11 @@ Contract:
     triton    -> always; raises RuntimeError when triton is missing, or when a tensor is on the CPU
                  and the Triton interpreter is off (TRITON_INTERPRET=1 must be in the environment
                  before the kernel modules are imported: triton.jit reads it when it decorates).
+- run_op(name, kernel, reference, *tensors) calls one of the two zero-argument callables. In auto
+  mode a kernel that raises (e.g. triton cannot compile for this GPU; ValueError, the callers'
+  shape errors, excepted) is reported once with a
+  warning, that op falls back to its reference for the rest of the process, and status() lists it;
+  in triton mode the error propagates.
 - Nothing here imports triton at module import: the kernel modules (gap_head_kernel,
   gap_attention_kernel) are imported lazily by the ops on first kernel use, so importing
   `kernels` never fixes triton's interpreter/compiled choice behind a test's back.
@@ -19,8 +24,10 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 
@@ -28,6 +35,8 @@ MODES = ("auto", "reference", "triton")
 ENV_VAR = "SEED_LSP_KERNELS"
 
 _forced: str | None = None
+_broken: dict[str, str] = {}  # op name -> the error that made auto mode give up its kernel
+T = TypeVar("T")
 
 
 def _check(mode: str) -> str:
@@ -93,3 +102,26 @@ def use_kernel(*tensors: torch.Tensor) -> bool:
             f"{ENV_VAR}=triton on CPU tensors needs TRITON_INTERPRET=1 set before triton kernels are "
             "imported (the Triton interpreter); use CUDA tensors or the reference mode")
     return True
+
+
+def run_op(name: str, kernel: Callable[[], T], reference: Callable[[], T], *tensors: torch.Tensor) -> T:
+    """Run op `name` through its kernel or its reference, as use_kernel(*tensors) decides."""
+    if (mode() == "auto" and name in _broken) or not use_kernel(*tensors):
+        return reference()
+    if mode() == "triton":
+        return kernel()
+    try:
+        return kernel()
+    except ValueError:  # bad shapes/dtypes from the caller: the reference would refuse them too
+        raise
+    except Exception as err:  # auto mode: a kernel failure must not take the editor's server down
+        _broken[name] = f"{type(err).__name__}: {err}"
+        warnings.warn(f"kernels: {name} Triton kernel failed, using the torch reference from now on "
+                      f"({_broken[name]})", RuntimeWarning, stacklevel=2)
+        return reference()
+
+
+def status() -> dict:
+    """What the dispatcher would do: for logs, stats and bench reports."""
+    return {"mode": mode(), "triton": triton_available(), "interpreter": interpreter_enabled(),
+            "cuda": torch.cuda.is_available(), "fallbacks": dict(_broken)}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels.dispatch import use_kernel
+from kernels.dispatch import run_op
 
 
 def check_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -55,8 +55,12 @@ def gap_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 def gap_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                   key_mask: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
     """The dispatched op: the Triton kernel on CUDA (or forced), else the reference."""
-    if use_kernel(q, k, v):
+    def kernel() -> torch.Tensor:
         from kernels.gap_attention_kernel import gap_attention_triton
 
         return gap_attention_triton(q, k, v, key_mask, scale)
-    return gap_attention_reference(q, k, v, key_mask, scale)
+
+    def reference() -> torch.Tensor:
+        return gap_attention_reference(q, k, v, key_mask, scale)
+
+    return run_op("gap_attention", kernel, reference, q, k, v)

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import torch
 
-from kernels.dispatch import use_kernel
+from kernels.dispatch import run_op
 
 
 class GapHeadOut(NamedTuple):
@@ -89,8 +89,12 @@ def gap_head_reference(hidden: torch.Tensor, norm_weight: torch.Tensor, eps: flo
 def gap_head(hidden: torch.Tensor, norm_weight: torch.Tensor, eps: float, head_weight: torch.Tensor,
              banned_ids: torch.Tensor | None = None) -> GapHeadOut:
     """The dispatched op: the Triton kernel on CUDA (or forced), else the reference."""
-    if use_kernel(hidden, norm_weight, head_weight):
+    def kernel() -> GapHeadOut:
         from kernels.gap_head_kernel import gap_head_triton
 
         return gap_head_triton(hidden, norm_weight, eps, head_weight, banned_ids)
-    return gap_head_reference(hidden, norm_weight, eps, head_weight, banned_ids)
+
+    def reference() -> GapHeadOut:
+        return gap_head_reference(hidden, norm_weight, eps, head_weight, banned_ids)
+
+    return run_op("gap_head", kernel, reference, hidden, norm_weight, head_weight)

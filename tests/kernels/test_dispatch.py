@@ -55,6 +55,45 @@ def test_forced_triton_on_cpu_without_interpreter_is_a_plain_error(monkeypatch):
         dispatch.use_kernel(torch.zeros(2))
 
 
+class _ClaimsCuda(torch.Tensor):
+    """A CPU tensor that says it is on CUDA: the dispatcher's view of a GPU this machine lacks."""
+
+    @property
+    def is_cuda(self) -> bool:
+        return True
+
+
+def test_auto_mode_falls_back_for_good_when_a_kernel_fails(monkeypatch):
+    """run_op with a kernel that cannot run (as when triton cannot compile for a GPU)."""
+    monkeypatch.setattr(dispatch, "_broken", {})  # a fresh record, restored after the test
+    calls = []
+
+    def failing_kernel():
+        calls.append("kernel")
+        raise RuntimeError("no compiler for this device")
+
+    def reference():
+        calls.append("reference")
+        return 7
+
+    def bad_shapes():
+        raise ValueError("shape")
+
+    x = torch.zeros(2).as_subclass(_ClaimsCuda)  # lets auto mode pick the kernel without a GPU
+    if not dispatch.triton_available():
+        pytest.skip("auto mode only tries kernels when triton imports")
+    with dispatch.forced("auto"):
+        with pytest.raises(ValueError):
+            dispatch.run_op("op", bad_shapes, reference, x)
+        with pytest.warns(RuntimeWarning, match="op Triton kernel failed"):
+            assert dispatch.run_op("op", failing_kernel, reference, x) == 7
+        assert dispatch.run_op("op", failing_kernel, reference, x) == 7
+    assert calls == ["kernel", "reference", "reference"]
+    assert "no compiler" in dispatch.status()["fallbacks"]["op"]
+    with dispatch.forced("triton"), pytest.raises(RuntimeError, match="no compiler"):
+        dispatch.run_op("op", failing_kernel, reference, x)
+
+
 @pytest.mark.skipif(not CPU_KERNELS, reason="needs the Triton interpreter (CPU-only machines)")
 def test_forced_triton_runs_the_kernels_through_the_public_ops():
     g = gen(0)

@@ -91,3 +91,16 @@ def test_shape_errors_are_plain():
     q, k, v = make(1, 4, 2, 1, 4, 16, torch.float32, "cpu")
     with pytest.raises(ValueError, match="key_mask"):
         gap_attention_reference(q, k, v, torch.ones(1, 5, dtype=torch.bool))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("h,hkv,dh", [(14, 2, 64), (28, 4, 128)])  # Qwen2-0.5B, Dream-7B
+@pytest.mark.parametrize("t", [512, 4099])
+def test_model_shaped_attention_on_gpu(h, hkv, dh, t):
+    """Default tiles and automatic key splits, bf16, a cache slice with a padded tail masked off."""
+    q, k, v = make(1, h, hkv, 32, t, dh, torch.bfloat16, "cuda", seed=7)
+    mask = torch.ones(1, t, dtype=torch.bool, device="cuda")
+    mask[:, t - 100:] = False
+    out = attend(q, k, v, mask)
+    close(out, gap_attention_reference(q, k, v, mask), torch.bfloat16, f"H={h} T={t}")

@@ -129,3 +129,12 @@ def test_strided_rows_and_probabilities(device):
     top = probs.topk(2, dim=-1).values
     close(p1, top[:, 0], torch.float32, "p1")
     close(margin, top[:, 0] - top[:, 1], torch.float32, "margin")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("d,v", [(896, 151936), (3584, 152064)])  # Qwen2-0.5B, Dream-7B heads
+def test_model_shaped_head_on_gpu(d, v):
+    """Default launch parameters (64 D slices of 128-id chunks, automatic split count), bf16."""
+    out, args = run(32, d, v, torch.bfloat16, "cuda", banned=[v - 1])
+    check(out, oracle(*args[:2], args[2], args[3]), args[2], torch.bfloat16, f"D={d} V={v}")
