@@ -67,6 +67,7 @@ class DaemonServer:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sched: FairScheduler | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     async def run(self, ready: Any = None) -> None:
         """Serve until stopped. `ready` (a callable) is called once the socket accepts clients."""
@@ -83,9 +84,11 @@ class DaemonServer:
         finally:
             server.close()
             for conn in list(self.conns):
-                conn.writer.close()
-            for conn in list(self.conns):
                 self.sched.drop_client(conn.client)
+                conn.writer.close()
+            # let each connection's handler see its EOF and finish, rather than be cancelled
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=2.0)
             try:
                 self.socket_path.unlink()
             except FileNotFoundError:
@@ -127,6 +130,9 @@ class DaemonServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Conn(writer)
         self.conns.add(conn)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
             if await self._hello(conn, reader):
                 while True:
@@ -140,6 +146,7 @@ class DaemonServer:
         except (ConnectionError, asyncio.TimeoutError):
             pass
         finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
             self.conns.discard(conn)
             if conn.client and self.sched is not None:
                 if not any(c.client == conn.client for c in self.conns):
