@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sys
 
 from lsprotocol import types
@@ -16,7 +17,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from seed_lsp.edits import Edit, apply_edits
 from seed_lsp.positions import LineIndex
 
-FAST_OPTIONS = {"confidenceFloor": 0.0, "maxTokens": 6, "contextBefore": 256, "contextAfter": 64, "cacheSize": 32}
+FAST_OPTIONS = {"confidenceFloor": 0.0, "maxTokens": 6, "contextBefore": 256, "contextAfter": 64, "cacheSize": 32,
+                "completion": "always"}
 _ids = itertools.count(1000)
 
 
@@ -33,7 +35,8 @@ def capabilities(inline: bool = True, encodings=("utf-16",), document_changes: b
     )
 
 
-async def start(model_dir, options: dict | None = None, caps: types.ClientCapabilities | None = None):
+async def start(model_dir, options: dict | None = None, caps: types.ClientCapabilities | None = None,
+                base: dict | None = None):
     """A started, initialized client; .applied collects the WorkspaceEdits the server sent."""
     cmd = [sys.executable, "-m", "seed_lsp.serve", "--model", str(model_dir), "--device", "cpu", "--log-level", "warning"]
     client: LanguageClient = await ClientServerConfig(server_command=cmd).start()
@@ -45,7 +48,7 @@ async def start(model_dir, options: dict | None = None, caps: types.ClientCapabi
         return types.ApplyWorkspaceEditResult(applied=True)
 
     client.init_result = await client.initialize_session(types.InitializeParams(
-        capabilities=caps or capabilities(), initialization_options=dict(FAST_OPTIONS, **(options or {}))))
+        capabilities=caps or capabilities(), initialization_options=dict(FAST_OPTIONS if base is None else base, **(options or {}))))
     return client
 
 
@@ -72,11 +75,25 @@ def inline_params(uri: str, line: int, character: int) -> types.InlineCompletion
 def send(client, method: str, params):
     """(message id, asyncio future) of a request sent with a known id (so it can be cancelled)."""
     msg_id = next(_ids)
-    return msg_id, client.protocol.send_request_async(method, params, msg_id=msg_id)
+    # a task, so that the request is written now (pytest-lsp's send_request_async is a coroutine)
+    return msg_id, asyncio.ensure_future(client.protocol.send_request_async(method, params, msg_id=msg_id))
 
 
 def cancel(client, msg_id: int) -> None:
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+
+
+def raw_request(client, method: str, params, msg_id=None):
+    """Send a request as raw JSON (any params, even invalid ones); the future resolves to the raw
+    result. (Also sidesteps lsprotocol's client-side parse of a CodeAction with a command, which it
+    mistakes for a Command.)"""
+    msg_id = msg_id or f"raw-{next(_ids)}"
+    body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    fut = asyncio.get_running_loop().create_future()
+    client.protocol._request_futures[msg_id] = fut
+    client.protocol._result_types[msg_id] = None
+    client.protocol.writer.write(f"Content-Length: {len(body.encode())}\r\n\r\n{body}".encode())
+    return fut
 
 
 async def command(client, name: str, *args):
