@@ -52,7 +52,7 @@ CS_BIN="$CS_PREFIX/node_modules/code-server/out/node/entry.js"
 if [ ! -f "$CS_PREFIX/.ok" ]; then
   log "installing code-server $CODE_SERVER_VERSION (cold: about 2 minutes)"
   rm -rf "$CS_PREFIX"
-  npm install --no-save --no-package-lock --unsafe-perm --prefix "$CS_PREFIX" "code-server@$CODE_SERVER_VERSION" >"$CACHE/code-server-install.log" 2>&1 \
+  npm install --no-save --no-package-lock --prefix "$CS_PREFIX" "code-server@$CODE_SERVER_VERSION" >"$CACHE/code-server-install.log" 2>&1 \
     || { tail -40 "$CACHE/code-server-install.log"; exit 1; }
   [ -f "$CS_BIN" ] || { echo "code-server entry point missing: $CS_BIN" >&2; exit 1; }
   touch "$CS_PREFIX/.ok"
@@ -69,9 +69,20 @@ fi
 # --- the extension: build and package ---
 log "building editors/vscode"
 cd "$ROOT/editors/vscode"
-npm ci --prefer-offline --no-audit >/dev/null
+# node_modules is cached per package-lock.json hash: a fresh clone copies it instead of `npm ci`.
+LOCK_HASH=$(sha256sum package-lock.json | cut -c1-16)
+NM_CACHE="$CACHE/vscode-node_modules-$LOCK_HASH"
+if [ "$(cat node_modules/.seed-lock-hash 2>/dev/null)" != "$LOCK_HASH" ]; then
+  if [ -f "$NM_CACHE/.seed-lock-hash" ]; then
+    rm -rf node_modules && cp -a "$NM_CACHE" node_modules
+  else
+    npm ci --prefer-offline --no-audit >/dev/null 2>&1 || npm ci --prefer-offline --no-audit
+    echo "$LOCK_HASH" >node_modules/.seed-lock-hash
+    rm -rf "$CACHE"/vscode-node_modules-* && cp -a node_modules "$NM_CACHE"
+  fi
+fi
 npm run --silent build
-npm run --silent package >/dev/null
+npm run --silent package >/dev/null 2>&1 || npm run package
 VSIX="$ROOT/editors/vscode/seed-lsp.vsix"
 [ -f "$VSIX" ] || { echo "packaging produced no $VSIX" >&2; exit 1; }
 
