@@ -8,21 +8,22 @@ Contract:
     auto      -> when every tensor is on CUDA and triton imports;
     triton    -> always; raises RuntimeError when triton is missing, or when a tensor is on the CPU
                  and the Triton interpreter is off (TRITON_INTERPRET=1 must be in the environment
-                 before the kernel modules are imported: triton.jit reads it when it decorates).
+                 before triton is first imported: triton.jit reads it when it decorates, and
+                 triton.language decorates its own helpers at import).
 - run_op(name, kernel, reference, *tensors) calls one of the two zero-argument callables. In auto
   mode a kernel that raises (e.g. triton cannot compile for this GPU; ValueError, the callers'
   shape errors, excepted) is reported once with a
   warning, that op falls back to its reference for the rest of the process, and status() lists it;
   in triton mode the error propagates.
-- Nothing here imports triton at module import: the kernel modules (gap_head_kernel,
-  gap_attention_kernel) are imported lazily by the ops on first kernel use, so importing
-  `kernels` never fixes triton's interpreter/compiled choice behind a test's back.
+- Nothing here imports triton: the kernel modules (gap_head_kernel, gap_attention_kernel) import it
+  lazily, on first kernel use, so importing or calling `kernels` on CPU never fixes triton's
+  interpreter/compiled choice behind a test's back.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
+import importlib.util
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -72,14 +73,10 @@ def forced(new: str) -> Iterator[None]:
 
 @functools.cache
 def triton_available() -> bool:
-    """True when `import triton` works (it does on CPU-only Linux too; running needs CUDA or the
-    interpreter)."""
-    try:
-        importlib.import_module("triton")
-        importlib.import_module("triton.language")
-    except Exception:  # ImportError, or a broken install raising something else at import
-        return False
-    return True
+    """True when the triton package is installed. Found without importing it: importing triton fixes
+    its interpreter/compiled mode for the process (see module docstring); an install that is
+    present but broken fails at the kernel's import, which run_op's auto mode survives."""
+    return importlib.util.find_spec("triton") is not None
 
 
 def interpreter_enabled() -> bool:
@@ -96,10 +93,10 @@ def use_kernel(*tensors: torch.Tensor) -> bool:
     if chosen == "auto":
         return on_cuda and triton_available()
     if not triton_available():
-        raise RuntimeError(f"{ENV_VAR}=triton but triton cannot be imported")
+        raise RuntimeError(f"{ENV_VAR}=triton but triton is not installed")
     if not on_cuda and not interpreter_enabled():
         raise RuntimeError(
-            f"{ENV_VAR}=triton on CPU tensors needs TRITON_INTERPRET=1 set before triton kernels are "
+            f"{ENV_VAR}=triton on CPU tensors needs TRITON_INTERPRET=1 set before triton is first "
             "imported (the Triton interpreter); use CUDA tensors or the reference mode")
     return True
 

@@ -13,7 +13,7 @@ import kernels
 from kernels import dispatch
 from kernels.gap_attention import gap_attention, gap_attention_reference
 from kernels.gap_head import gap_head, gap_head_reference
-from tests.kernels.util import CPU_KERNELS, close, gen, randn
+from tests.kernels.util import DEVICES, close, gen, randn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,13 +94,15 @@ def test_auto_mode_falls_back_for_good_when_a_kernel_fails(monkeypatch):
         dispatch.run_op("op", failing_kernel, reference, x)
 
 
-@pytest.mark.skipif(not CPU_KERNELS, reason="needs the Triton interpreter (CPU-only machines)")
-def test_forced_triton_runs_the_kernels_through_the_public_ops():
+@pytest.mark.parametrize("device", DEVICES)
+def test_forced_triton_runs_the_kernels_through_the_public_ops(device):
     g = gen(0)
-    hidden, norm_w, head_w = randn(3, 32, g=g), 1.0 + randn(32, g=g, scale=0.1), randn(200, 32, g=g)
-    banned = torch.tensor([0, 199])
-    q, k, v = randn(1, 4, 3, 16, g=g), randn(1, 2, 20, 16, g=g), randn(1, 2, 20, 16, g=g)
-    mask = torch.rand(1, 20, generator=g) > 0.3
+    hidden, norm_w = randn(3, 32, g=g, device=device), 1.0 + randn(32, g=g, scale=0.1, device=device)
+    head_w = randn(200, 32, g=g, device=device)
+    banned = torch.tensor([0, 199], device=device)
+    q, k, v = (randn(1, 4, 3, 16, g=g, device=device), randn(1, 2, 20, 16, g=g, device=device),
+               randn(1, 2, 20, 16, g=g, device=device))
+    mask = (torch.rand(1, 20, generator=g) > 0.3).to(device)
     with dispatch.forced("triton"):
         out = gap_head(hidden, norm_w, 1e-5, head_w, banned)
         att = gap_attention(q, k, v, mask)

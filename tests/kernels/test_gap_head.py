@@ -135,6 +135,6 @@ def test_strided_rows_and_probabilities(device):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
 @pytest.mark.parametrize("d,v", [(896, 151936), (3584, 152064)])  # Qwen2-0.5B, Dream-7B heads
 def test_model_shaped_head_on_gpu(d, v):
-    """Default launch parameters (64 D slices of 128-id chunks, automatic split count), bf16."""
+    """Default launch parameters (128-id chunks, 64-wide D slices, automatic split count), bf16."""
     out, args = run(32, d, v, torch.bfloat16, "cuda", banned=[v - 1])
     check(out, oracle(*args[:2], args[2], args[3]), args[2], torch.bfloat16, f"D={d} V={v}")
