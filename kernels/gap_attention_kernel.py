@@ -11,7 +11,8 @@ Program (m, b*Hkv + j, s) runs the online softmax over its key range in BLOCK_N 
     m' = max(m, max_t s_t),  a = exp(m - m'),  l' = a l + sum_t exp(s_t - m'),
     acc' = a acc + sum_t exp(s_t - m') v_t
 and writes o = acc / l (0 when l = 0: every key masked) plus (m, l) to fp32 workspaces.
-The launcher merges the S partials: w_s = l_s exp(m_s - max m), out = sum w_s o_s / sum w_s.
+A second tiny kernel merges the S partials: w_s = l_s exp(m_s - max m), out = sum w_s o_s / sum w_s,
+and writes q's dtype (one launch, also when S = 1, where it is just the cast).
 
 constexpr choices:
   BLOCK_M  >= 16 (tl.dot tile) and <= 64 rows: acc is BLOCK_M x BLOCK_D fp32 in registers.
@@ -114,17 +115,35 @@ def _num_splits(n_blocks: int, programs: int, device: torch.device) -> int:
     return min(2, n_blocks)  # interpreter: two splits, so CPU tests exercise the merge too
 
 
-def merge_partials(o: torch.Tensor, ml: torch.Tensor) -> torch.Tensor:
-    """Merge o (S, B, H, Nq, Dh) with ml (2, S, B, H, Nq) into (B, H, Nq, Dh) fp32."""
-    if o.shape[0] == 1:
-        return o[0]
-    m, l = ml[0], ml[1]  # (S, B, H, Nq)
-    big = m.max(dim=0).values
-    big = torch.where(torch.isinf(big), torch.zeros_like(big), big)
-    w = l * torch.exp(m - big)  # (S, B, H, Nq); 0 for splits with no live key
-    total = w.sum(0)
-    out = (w[..., None] * o).sum(0)  # (B, H, Nq, Dh)
-    return out / torch.where(total > 0, total, torch.ones_like(total))[..., None]
+@triton.jit
+def _gap_attention_merge(
+    o_ptr, ml_ptr, out_ptr, R, S, DH,
+    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """Fold the S key-range partials of R = B * H * NQ rows: weight w_s = l_s exp(m_s - max m),
+    out = sum w_s o_s / sum w_s (0 when no split saw a live key); written in out's dtype."""
+    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    ok = rows < R
+    dcols = tl.arange(0, BLOCK_D)
+    ok2 = ok[:, None] & (dcols < DH)[None, :]
+    neg_inf = float("-inf")
+    big = tl.full((BLOCK_R,), neg_inf, tl.float32)
+    w = tl.zeros((BLOCK_R,), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_R, BLOCK_D), dtype=tl.float32)
+    for j in range(0, S):
+        mj = tl.load(ml_ptr + j * R + rows, mask=ok, other=neg_inf)
+        lj = tl.load(ml_ptr + (S + j) * R + rows, mask=ok, other=0.0)
+        oj = tl.load(o_ptr + (j * R + rows.to(tl.int64))[:, None] * DH + dcols[None, :], mask=ok2,
+                     other=0.0)
+        big_new = tl.maximum(big, mj)
+        safe = tl.where(big_new == neg_inf, 0.0, big_new)
+        wj = lj * tl.exp(mj - safe)
+        scale = tl.exp(big - safe)
+        acc = acc * scale[:, None] + wj[:, None] * oj
+        w = w * scale + wj
+        big = big_new
+    out = acc / tl.where(w > 0.0, w, 1.0)[:, None]
+    tl.store(out_ptr + rows.to(tl.int64)[:, None] * DH + dcols[None, :], out, mask=ok2)
 
 
 def gap_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -159,4 +178,9 @@ def gap_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         HAS_MASK=key_mask is not None, PRECISION=precision,
         UPCAST=dev.type == "cpu" and q.dtype == torch.bfloat16,
     )
-    return merge_partials(o, ml).to(q.dtype)
+    out = torch.empty((bsz, h, nq, dh), dtype=q.dtype, device=dev)
+    rows = bsz * h * nq
+    merge_rows = min(64, triton.next_power_of_2(rows))
+    _gap_attention_merge[(triton.cdiv(rows, merge_rows),)](
+        o, ml, out, rows, splits, dh, BLOCK_R=merge_rows, BLOCK_D=max(16, triton.next_power_of_2(dh)))
+    return out
