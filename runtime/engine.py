@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
-from runtime.infill import RunOptions, run_batch
+from collections import OrderedDict
+
+from runtime.infill import RunOptions, run_carrying
 from runtime.jobs import CancelToken, InfillJob, InfillResult
 from runtime.stats import EngineStats
 
@@ -51,6 +53,8 @@ class Engine:
         self._ids = itertools.count(1)
         self._closed = False
         self._stats = EngineStats()
+        self._carried: OrderedDict[str, object] = OrderedDict()  # key -> last cache (LRU, reuse across keystrokes)
+        self.max_carried = 8
         self._worker = threading.Thread(target=self._loop, name="seed-lsp-engine", daemon=True)
         self._worker.start()
 
@@ -72,7 +76,7 @@ class Engine:
                 raise RuntimeError("engine is closed")
             if job.key is not None:
                 for old in itertools.chain(self._queue, self._running):
-                    if old.job.key == job.key:
+                    if old.job.key == job.key and old.token.stopped() is None:
                         old.cancel("cancelled")  # latest wins
                         self._stats.superseded += 1
             self._queue.append(handle)
@@ -133,15 +137,22 @@ class Engine:
         return True
 
     def _run(self, batch: list[JobHandle]) -> None:
+        key = batch[0].job.key if len(batch) == 1 else None
+        carried = self._carried.pop(key, None) if key is not None and self.options.reuse else None
         try:
             with torch.inference_mode():
-                results = run_batch(self.model, self.tokenizer, [h.job for h in batch], [h.token for h in batch], self.options)
+                jobs, tokens = [h.job for h in batch], [h.token for h in batch]
+                results, carry = run_carrying(self.model, self.tokenizer, jobs, tokens, self.options, carried)
         except Exception as exc:  # a bad job must not kill the worker; each caller gets the error
             for h in batch:
                 if not h.future.done():
                     self._stats.errors += 1
                     h.future.set_exception(exc)
             return
+        if key is not None and carry is not None and self.options.reuse:
+            self._carried[key] = carry
+            while len(self._carried) > self.max_carried:
+                self._carried.popitem(last=False)
         for h, r in zip(batch, results):
             self._resolve(h, r)
 

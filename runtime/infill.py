@@ -15,6 +15,7 @@ import torch
 from runtime.canvas import Canvas, Gap
 from runtime.decoding import make_strategy
 from runtime.jobs import CancelToken, InfillJob, InfillResult
+from runtime.reuse import Carried, transplant
 from runtime.runner import Runner
 
 DEFAULT_GAP = {"line": 12, "block": 32, "span": 32}
@@ -29,11 +30,26 @@ class RunOptions:
     refresh_every: int = 8
     vicinity: int = 1
     max_context: int = 2048  # tokens of text around the gaps kept (split before/after the gaps)
+    reuse: bool = True  # carry a document's cache into its next job (cached path only)
+    reuse_window: int = 8  # tokens recomputed on each side of what changed
+
+
+def heal_indent(texts: list[str]) -> tuple[list[str], str]:
+    """Move a whitespace-only last line of the first text into the gap.
+
+    The model saw indentation tokenized together with the code after it (7 spaces + " return");
+    an editor's cursor after auto-indent would cut that token in two. The gap then writes the
+    indentation itself, and decode_result drops it again (the user's line already has it)."""
+    head = texts[0]
+    tail = head[head.rfind("\n") + 1:]
+    if not tail or tail.strip(" \t"):
+        return texts, ""
+    return [head[: len(head) - len(tail)], *texts[1:]], tail
 
 
 def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: CancelToken) -> Canvas:
     spec = model.spec
-    texts = job.texts
+    texts, _ = heal_indent(job.texts)
     pieces = [tokenizer.encode(t) for t in texts]
     budget_left = max(opts.max_context // 2, 1)
     pieces[0] = pieces[0][-budget_left:]  # keep the text nearest the gap
@@ -105,8 +121,12 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
 def decode_result(canvas: Canvas, job: InfillJob, tokenizer, end_names: dict[int, str], timings) -> InfillResult:
     texts = []
     tokens = 0
-    for toks in canvas.gap_tokens():
+    indent = heal_indent(job.texts)[1]
+    for i, toks in enumerate(canvas.gap_tokens()):
         text = tokenizer.decode(toks)
+        if i == 0 and indent:
+            # The user's line already holds `indent`: keep only what the model wrote after it.
+            text = text[len(indent):] if text.startswith(indent) else text.lstrip(" \t")
         if job.mode == "line" and "\n" in text:
             text = text.split("\n", 1)[0]
         texts.append(text)
@@ -120,11 +140,25 @@ def decode_result(canvas: Canvas, job: InfillJob, tokenizer, end_names: dict[int
 
 def run_batch(model, tokenizer, jobs: list[InfillJob], cancels: list[CancelToken], opts: RunOptions) -> list[InfillResult]:
     """Denoise jobs jointly (one forward per step for the whole batch); one result per job."""
+    return run_carrying(model, tokenizer, jobs, cancels, opts)[0]
+
+
+def run_carrying(model, tokenizer, jobs, cancels, opts: RunOptions, carried: Carried | None = None):
+    """run_batch that also reuses and returns a document's carried cache (runtime/reuse.py).
+
+    carried is used only for a one-job batch on the cached path; the returned Carried (or None)
+    holds this run's final canvas and cache for the next job of the same document."""
     t0 = time.perf_counter()
     canvases = [build_canvas(j, model, tokenizer, opts, c) for j, c in zip(jobs, cancels)]
     strategies = [make_strategy(j.strategy, **{k: v for k, v in j.params.items() if k not in LOOP_PARAMS}) for j in jobs]
     t1 = time.perf_counter()
     runner = Runner(model, cached=opts.cached, refresh_every=opts.refresh_every, vicinity=opts.vicinity)
+    reused = False
+    if carried is not None and opts.cached and len(canvases) == 1:
+        seeded = transplant(carried, canvases[0].ids, model, window=opts.reuse_window)
+        if seeded is not None:
+            runner.start_from(canvases[0], *seeded)
+            reused = True
     spec = model.spec
     first = None
     while any(c.stop_reason is None and not c.finished() for c in canvases):
@@ -146,4 +180,6 @@ def run_batch(model, tokenizer, jobs: list[InfillJob], cancels: list[CancelToken
     for r in results:
         r.timings["postprocess"] = (t3 - t2) * 1e3
         r.timings["total"] = (t3 - t0) * 1e3
-    return results
+        r.timings["reused"] = float(reused)
+    carry = Carried(canvases[0].ids, runner.cache) if len(canvases) == 1 and runner.cache is not None else None
+    return results, carry

@@ -28,6 +28,15 @@ class Runner:
         self.since_refresh = 0
         self.full_forwards = 0
         self.row_forwards = 0
+        self.pending_rows: list[set[int]] | None = None  # stale rows the next gap-only step recomputes
+
+    def start_from(self, canvas: Canvas, cache, stale_rows: list[int]) -> None:
+        """Begin a one-canvas batch from a carried cache (runtime/reuse.py) instead of a full forward."""
+        self.cache = cache
+        self.key_mask = torch.ones(1, len(canvas.ids), dtype=torch.bool, device=self.model.device)
+        self.layouts = [(len(canvas.ids), canvas.layout_version)]
+        self.pending_rows = [set(stale_rows)]
+        self.since_refresh = 1
 
     def _batch(self, canvases: list[Canvas]):
         dev = self.model.device
@@ -80,7 +89,10 @@ class Runner:
                 for g in c.gaps:
                     lo = max(g.start - self.vicinity - self.shift, 0)
                     rows.update(range(lo, min(g.end + self.vicinity, len(c.ids))))
+            if self.pending_rows is not None:
+                rows.update(self.pending_rows[len(row_sets)])
             row_sets.append(sorted(rows) or [0])
+        self.pending_rows = None
         width = max(len(r) for r in row_sets)
         # Pad each row list by repeating its last row: the duplicate writes store identical K/V.
         padded = [r + [r[-1]] * (width - len(r)) for r in row_sets]

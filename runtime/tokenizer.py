@@ -14,6 +14,8 @@ from tokenizers import Tokenizer as _HFTokenizer
 class Tokenizer:
     def __init__(self, inner: _HFTokenizer) -> None:
         self.inner = inner
+        # User text that spells a special token ("<|endoftext|>" in a file) stays plain text.
+        self.inner.encode_special_tokens = True
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Tokenizer":
@@ -46,8 +48,3 @@ class Tokenizer:
                 out.add(idx)
         return frozenset(out)
 
-    @cached_property
-    def special_ids(self) -> frozenset[int]:
-        return frozenset(tok.id for tok in self.inner.get_added_tokens_decoder().values() if tok.special) if hasattr(
-            self.inner, "get_added_tokens_decoder"
-        ) else frozenset()
