@@ -68,8 +68,17 @@ def server_cmd() -> list[str]:
 
 @pytest.fixture
 def server_options(tiny_model_dir) -> dict:
-    """initializationOptions: the tiny random checkpoint, on CPU, every completion shown."""
-    return {"model": str(tiny_model_dir), "device": "cpu", "confidenceFloor": 0}
+    """initializationOptions: the tiny random checkpoint, on CPU, every completion shown.
+
+    SEED_EDITOR_MODEL=/path/to/checkpoint (or `embedded`) runs the same tests on a trained model,
+    which is how the README screenshots are made (with SEED_UPDATE_SCREENSHOTS=1)."""
+    options = {"model": str(tiny_model_dir), "device": "cpu", "confidenceFloor": 0}
+    chosen = os.environ.get("SEED_EDITOR_MODEL")
+    if chosen == "embedded":
+        del options["model"]
+    elif chosen:
+        options["model"] = chosen
+    return options
 
 
 def keep_screenshot(png: Path, name: str) -> None:

@@ -20,9 +20,10 @@ function M.check()
       "pip install seed-lsp (it provides `seed-lsp`), or set cmd = { '/path/to/seed-lsp', 'serve' } in setup()",
     })
   end
-  local client = seed.client()
+  -- :checkhealth shows its report in a new buffer, so look at every client, not the current buffer's.
+  local client = vim.lsp.get_clients({ name = "seed-lsp" })[1]
   if not client then
-    h.warn("no seed-lsp client attached to the current buffer", { "open a file of a configured filetype" })
+    h.warn("no seed-lsp client running", { "open a file of a configured filetype" })
     return
   end
   h.ok(("client %d running (root %s)"):format(client.id, client.root_dir or "?"))

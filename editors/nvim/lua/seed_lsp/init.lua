@@ -159,7 +159,7 @@ local function exec(command, args, on_result)
     elseif on_result then
       on_result(result)
     end
-  end, 0)
+  end, api.nvim_get_current_buf()) -- a real number: 0 would skip flushing pending didChange
 end
 
 --- The LSP range of :[range]SeedFillSelection: the characterwise visual selection when it made the
