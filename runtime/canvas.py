@@ -6,7 +6,9 @@ Plain Python bookkeeping; no model, no device state. The rules every strategy ob
   only if nothing but masks or end tokens lies to its right in that gap, and not at the gap's first
   position unless empty fills are allowed; committing one turns the masks to its right into padding,
   so a filled gap never has padding in its middle;
-- a gap that fills with no end token while budget remains grows by `grow` masks at its right edge.
+- a gap that fills with no end token while budget remains grows by `grow` masks at its right edge;
+- checkpoints trained for variable length (DreamOn) have an expand token: committing it turns that
+  slot into two masks (the gap grows by one), allowed only while the gap is under its budget.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class Canvas:
     stop_ids: frozenset[int]  # eos / pad / eot: close a gap and are not part of its text
     line_ids: frozenset[int] = frozenset()  # line mode: newline tokens close a gap, text cut at the newline
     allow_empty: bool = False
+    expand_id: int | None = None
     cancel: CancelToken = field(default_factory=CancelToken)
     probs: list[float] = field(default_factory=list)  # probabilities of committed content tokens
     steps: int = 0
@@ -68,6 +71,9 @@ class Canvas:
 
     def commit(self, pos: int, token: int, prob: float) -> None:
         assert token != self.mask_id, "the mask id is never committed"
+        if token == self.expand_id:
+            self._insert_masks(self.gap_of(pos), pos, 1)  # this slot becomes two masks
+            return
         self.ids[pos] = token
         self.commits += 1
         if token in self.end_ids:
@@ -86,21 +92,23 @@ class Canvas:
     def grow_full_gaps(self) -> bool:
         """Open more masks in gaps that filled with content and have budget left; True if any grew."""
         grew = False
-        for i, g in enumerate(self.gaps):
+        for g in list(self.gaps):
             if g.end_token is not None or g.length >= g.budget:
                 continue
             if any(self.ids[p] == self.mask_id for p in range(g.start, g.end)):
                 continue
-            extra = min(g.grow, g.budget - g.length)
-            self.ids[g.end:g.end] = [self.mask_id] * extra
-            g.end += extra
-            for later in self.gaps[i + 1:]:
-                later.start += extra
-                later.end += extra
+            self._insert_masks(g, g.end, min(g.grow, g.budget - g.length))
             grew = True
-        if grew:
-            self.layout_version += 1
         return grew
+
+    def _insert_masks(self, gap: Gap, at: int, count: int) -> None:
+        """Open `count` more masks at position `at` of `gap`; later gaps move right."""
+        self.ids[at:at] = [self.mask_id] * count
+        gap.end += count
+        for later in self.gaps[self.gaps.index(gap) + 1:]:
+            later.start += count
+            later.end += count
+        self.layout_version += 1
 
     def finished(self) -> bool:
         return not self.masked_positions()

@@ -69,6 +69,8 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
             size = min(sizes[i] or default, budget)
             gaps.append(Gap(len(ids), len(ids) + size, budget, max(grow, 1)))
             ids += [spec.mask_id] * size
+    if spec.expand_id is not None:
+        ids.append(spec.eos_id)  # DreamOn's layout: [bos] prefix gap suffix [eos]
     max_len = model.arch.max_positions
     if len(ids) + sum(g.budget - g.length for g in gaps) > max_len:
         raise ValueError(f"job needs more than the model's {max_len} positions; shorten the context")
@@ -76,11 +78,15 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     return Canvas(
         ids=ids, gaps=gaps, mask_id=spec.mask_id, pad_id=spec.pad_id, stop_ids=frozenset(spec.end_ids),
         line_ids=frozenset(line_ids), allow_empty=bool(job.params.get("allow_empty", False)), cancel=cancel,
+        expand_id=spec.expand_id,
     )
 
 
 def _ban(logits: torch.Tensor, canvas: Canvas, positions: list[int], mask_id: int, end_index: torch.Tensor):
     logits[:, mask_id] = float("-inf")
+    if canvas.expand_id is not None:
+        full = [i for i, p in enumerate(positions) if canvas.gap_of(p).length >= canvas.gap_of(p).budget]
+        logits[full, canvas.expand_id] = float("-inf")
     banned = [i for i, ok in enumerate(canvas.end_allowed(positions)) if not ok]
     if banned:
         rows = torch.tensor(banned, device=logits.device)
@@ -111,6 +117,8 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
         for i in chosen[scores[chosen].argsort(descending=True)].tolist():
             p, tok = pos[i], int(tokens[i])
             if c.ids[p] != mask_id or (tok in c.end_ids and not c.end_allowed([p])[0]):
+                continue
+            if tok == c.expand_id and c.gap_of(p).length >= c.gap_of(p).budget:
                 continue
             c.commit(p, tok, float(probs[i]))
         c.steps += 1

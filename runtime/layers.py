@@ -93,6 +93,10 @@ class Attention(nn.Module):
 
 def attend(q, k, v, mask):
     """Bidirectional grouped-query attention; q (B, H, N, Dh), k/v (B, Hkv, T, Dh)."""
+    if q.is_cuda:  # the Triton kernel (kernels/), falling back to its reference inside the dispatcher
+        from kernels import gap_attention
+
+        return gap_attention(q, k, v, None if mask is None else mask[:, 0, 0, :])
     rep = q.shape[1] // k.shape[1]
     if rep > 1:  # repeat kv heads: SDPA's enable_gqa path is slower on CPU for small shapes
         k = k.repeat_interleave(rep, dim=1)

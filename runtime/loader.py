@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from runtime.models import CheckpointError, family_for
 from runtime.models.base import DiffusionLM
-from runtime.models.family import EOT_TOKEN_NAMES, MASK_TOKEN_NAMES, PAD_TOKEN_NAMES
+from runtime.models.family import EOT_TOKEN_NAMES, EXPAND_TOKEN_NAMES, MASK_TOKEN_NAMES, PAD_TOKEN_NAMES
 from runtime.spec import ModelSpec
 from runtime.tokenizer import Tokenizer
 
@@ -76,7 +76,8 @@ def build_spec(config: dict, family, vocab_size: int, tok: Tokenizer | None) -> 
     pad = eos if pad is None else pad
     eot = config.get("eot_token_id", _named_id(tok, EOT_TOKEN_NAMES))
     bos = _first(config.get("bos_token_id"))
-    ids = {"mask": mask, "eos": eos, "pad": pad, "eot": eot, "bos": bos, "<|dlm_pad|>": dlm_pad}
+    expand = config.get("expand_token_id", _named_id(tok, EXPAND_TOKEN_NAMES))
+    ids = {"mask": mask, "eos": eos, "pad": pad, "eot": eot, "bos": bos, "<|dlm_pad|>": dlm_pad, "expand": expand}
     for name in ("mask", "eos"):
         if ids[name] is None:
             raise CheckpointError(f"no {name} token: set {name}_token_id in config.json or add it to tokenizer.json")
@@ -95,6 +96,7 @@ def build_spec(config: dict, family, vocab_size: int, tok: Tokenizer | None) -> 
         eot_id=eot,
         bos_id=bos,
         extra_end_ids=(dlm_pad,) if dlm_pad is not None else (),
+        expand_id=expand,
         shifted=bool(config.get("logits_shifted", family.shifted)),
         defaults=dict(config.get("seed_lsp_defaults", {})),
     )

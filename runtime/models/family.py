@@ -14,6 +14,7 @@ from runtime.spec import ArchConfig
 MASK_TOKEN_NAMES = ("<|mask|>", "<mask>", "[MASK]", "<|mdm_mask|>")
 PAD_TOKEN_NAMES = ("<|dlm_pad|>", "<|pad|>", "<pad>", "[PAD]")
 EOT_TOKEN_NAMES = ("<|eot_id|>", "<|im_end|>")
+EXPAND_TOKEN_NAMES = ("<|expand|>", "<|mask_expand|>")  # DreamOn; config "expand_token_id" wins
 
 
 class CheckpointError(ValueError):

@@ -123,3 +123,34 @@ def test_unknown_strategy_and_params_are_clear_errors():
         make_strategy("nope")
     with pytest.raises(ValueError, match="tau"):
         make_strategy("threshold", k=3)
+
+
+EXPAND = 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=2), extra=st.integers(0, 6), seed=st.integers(0, 10_000),
+       name=st.sampled_from(["one", "threshold", "margin"]))
+def test_dreamon_expand_token_opens_masks_within_budget(sizes, extra, seed, name):
+    canvas = make_canvas(sizes, budget_extra=extra)
+    canvas.expand_id = EXPAND
+    budgets = [g.budget for g in canvas.gaps]
+
+    class ExpandLoving(RandomLogits):
+        def logits(self, canvases, positions):
+            out = super().logits(canvases, positions)
+            for x in out:
+                x[:, EXPAND] += 4.0
+            return out
+
+    runner = ExpandLoving(seed, 1.0)
+    strat = make_strategy(name, **params[name])
+    for _ in range(2 * sum(budgets)):  # each expansion costs a step and adds a position to fill
+        if canvas.finished():
+            break
+        step([canvas], [strat], runner, MASK)
+    assert canvas.finished(), "expansions are bounded by the budget, so the fill ends"
+    assert EXPAND not in canvas.ids and MASK not in canvas.ids
+    for g, budget in zip(canvas.gaps, budgets):
+        assert g.length <= budget
+        assert canvas.ids[g.end:g.end + 2] == [7, 8], "the text after each gap moved with it"
