@@ -9,6 +9,7 @@ it to learn what the server proposed, then checks that the editor inserted exact
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -71,7 +72,10 @@ def main(argv: list[str]) -> int:
         )
         to_server.start()
         pump(proc.stdout, sys.stdout.buffer, FrameLog("out", log, lock))
-        return proc.wait()
+        code = proc.wait()
+    # os._exit: the stdin pump thread may sit in a blocking read that would abort interpreter shutdown.
+    sys.stdout.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@
  * - Settings become the server's initializationOptions; changing one restarts the server.
  */
 import * as vscode from "vscode";
-import { ExecuteCommandRequest, LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from "vscode-languageclient/node";
+import { ExecuteCommandRequest, LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
 import { StatusBar } from "./status";
 
 const SECTION = "seed-lsp";
@@ -47,7 +47,8 @@ function initializationOptions(): Record<string, unknown> {
 
 async function startClient(): Promise<void> {
   const [command, ...args] = config().get<string[]>("command", ["seed-lsp", "serve"]);
-  const serverOptions: ServerOptions = { command, args, transport: TransportKind.stdio };
+  // No `transport` field: with TransportKind.stdio the client would append "--stdio" to the arguments.
+  const serverOptions: ServerOptions = { command, args };
   const languages = config().get<string[]>("documentSelector", ["*"]);
   const documentSelector = languages.flatMap((language) =>
     ["file", "untitled"].map((scheme) => (language === "*" ? { scheme } : { scheme, language })),
