@@ -19,6 +19,7 @@ from tests.editors.conftest import keep_screenshot
 HERE = Path(__file__).resolve().parent
 SOURCE = "def add(a, b):\n    total = a + b\n    return total\n\n\ndef mul(a, b):\n    \n"
 LINE, COLUMN = 7, 5  # 1-based: the empty body of mul(), after the indent
+HOLES = "def square(x):\n    return <|fill|>\n"
 
 
 def free_port() -> int:
@@ -78,6 +79,7 @@ def test_vscode_inline_suggestion_accepted_with_tab(tmp_path, editor_tools, serv
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "a.py").write_text(SOURCE)
+    (ws / "b.py").write_text(HOLES)
     tap_log = tmp_path / "lsp.jsonl"
     user_dir, ext_dir = tmp_path / "user", tmp_path / "extensions"
     (user_dir / "User").mkdir(parents=True)
@@ -125,7 +127,7 @@ def test_vscode_inline_suggestion_accepted_with_tab(tmp_path, editor_tools, serv
         opts = {
             "playwright": editor_tools["SEED_PLAYWRIGHT"], "chromium": editor_tools["SEED_CHROMIUM"],
             "url": f"http://127.0.0.1:{port}", "folder": str(ws), "file": "a.py", "line": LINE, "column": COLUMN,
-            "screenshot": str(shot), "userDataDir": str(tmp_path / "chromium-profile"),
+            "holesFile": "b.py", "screenshot": str(shot), "userDataDir": str(tmp_path / "chromium-profile"),
         }
         driver = subprocess.run(
             [node, str(HERE / "vscode_driver.mjs"), json.dumps(opts)], env=env, capture_output=True, text=True, timeout=600,
@@ -156,4 +158,8 @@ def test_vscode_inline_suggestion_accepted_with_tab(tmp_path, editor_tools, serv
 
     assert visible(seen["ghost"]) and visible(seen["ghost"])[:40] in visible(item["insertText"]), (seen, item)
     assert shot.stat().st_size > 10_000
+    # Fill Holes went through the server's workspace/applyEdit and reached the file; Toggle turned off.
+    filled = (ws / "b.py").read_text()
+    assert "<|fill|>" not in filled and filled.startswith("def square(x):\n    return "), filled
+    assert "(off)" in seen["statusOff"]
     keep_screenshot(shot, "vscode-ghost-text.png")

@@ -29,6 +29,16 @@ async function runCommand(page, title) {
   await page.keyboard.press("Enter");
 }
 
+async function openFile(page, name) {
+  await page.keyboard.press("Control+P");
+  await page.locator(".quick-input-widget input").waitFor({ state: "visible" });
+  await page.keyboard.type(name);
+  // Wait for the filtered row (the list first shows recently opened files).
+  await page.locator(".quick-input-list .monaco-list-row.focused", { hasText: name }).first().waitFor({ state: "visible" });
+  await page.keyboard.press("Enter");
+  await page.locator(".tab.active", { hasText: name }).waitFor();
+}
+
 async function main() {
   const context = await chromium.launchPersistentContext(opts.userDataDir, {
     executablePath: opts.chromium, headless: true, args: FLAGS, viewport: { width: 1100, height: 560 },
@@ -44,12 +54,7 @@ async function main() {
     await status.first().waitFor({ timeout: 90000 });
     log(`status bar: ${await status.first().innerText()}`);
 
-    await page.keyboard.press("Control+P");
-    await page.locator(".quick-input-widget input").waitFor({ state: "visible" });
-    await page.keyboard.type(opts.file);
-    await page.locator(".quick-input-list .monaco-list-row").first().waitFor({ state: "visible" });
-    await page.keyboard.press("Enter");
-    await page.locator(".monaco-editor .view-lines").first().waitFor();
+    await openFile(page, opts.file);
     await page.waitForTimeout(500);
     log("file open");
 
@@ -73,7 +78,23 @@ async function main() {
     await page.waitForTimeout(300);
     await page.keyboard.press("Control+S");
     await page.waitForTimeout(800);
-    process.stdout.write(JSON.stringify({ ghost: ghostText, status: await status.first().innerText() }) + "\n");
+    const result = { ghost: ghostText, status: await status.first().innerText() };
+
+    if (opts.holesFile) {
+      // Fill Holes: the server fills every <|fill|> marker through workspace/applyEdit.
+      await openFile(page, opts.holesFile);
+      await page.locator(".monaco-editor .view-lines", { hasText: "<|fill|>" }).first().waitFor();
+      await runCommand(page, "seed-lsp: Fill Holes");
+      await page.locator(".monaco-editor .view-lines", { hasText: "<|fill|>" }).first().waitFor({ state: "detached", timeout: 60000 });
+      await page.keyboard.press("Control+S");
+      await page.waitForTimeout(800);
+      log("holes filled");
+    }
+    // Toggle: completions off shows in the status bar.
+    await runCommand(page, "seed-lsp: Toggle Completions");
+    await status.filter({ hasText: "(off)" }).first().waitFor({ timeout: 10000 });
+    result.statusOff = await status.first().innerText();
+    process.stdout.write(JSON.stringify(result) + "\n");
   } catch (err) {
     await page.screenshot({ path: opts.screenshot.replace(/\.png$/, "-failure.png") }).catch(() => {});
     throw err;
