@@ -133,6 +133,12 @@ def test_commands_fill_holes_status_and_checkhealth(nvim):
     assert nvim.lua("return vim.api.nvim_buf_get_lines(0, 6, 7, false)[1]").startswith("    return ")
     assert buffer_text(nvim).startswith(SOURCE[: SOURCE.index("def mul")])
 
+    # Fill Selection over a line range: the selected text is regenerated in place.
+    before = nvim.lua("return vim.api.nvim_buf_get_lines(0, 1, 2, false)[1]")
+    nvim.request("nvim_command", "2SeedFillSelection")
+    nvim.wait_for(f"vim.api.nvim_buf_get_lines(0, 1, 2, false)[1] ~= {json.dumps(before)}", LOAD_TIMEOUT)
+    assert nvim.lua("return vim.api.nvim_buf_get_lines(0, 0, 1, false)[1]") == "def add(a, b):"
+
     nvim.request("nvim_command", "SeedStatus")
     note = nvim.wait_for("_G.notes[1]", 30)
     assert "model" in note and "device" in note
