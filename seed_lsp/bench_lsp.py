@@ -59,7 +59,8 @@ def _change(version: int, line: int, col: int, text: str, end_col: int | None = 
 
 
 async def run(args) -> dict:
-    cmd = [sys.executable, "-m", "seed_lsp.serve", "--device", args.device, "--log-level", "warning"]
+    # in-process: the figures are this server's own latency and RSS, not a shared daemon's
+    cmd = [sys.executable, "-m", "seed_lsp.serve", "--device", args.device, "--log-level", "warning", "--daemon", "off"]
     if args.model:
         cmd += ["--model", args.model]
     client = LanguageClient("seed-lsp-bench", "1")

@@ -4,7 +4,9 @@ When the user types the first characters of a shown completion, the rest is serv
 a model call: an entry remembers the text just before the cursor (`anchor`), the rest of the cursor
 line (`line_suffix`) and the completion. A lookup hits when the text before the new cursor is
 anchor + the first n characters of the completion (n >= 0, typed since) and the rest of the line is
-unchanged; it answers the completion's remaining characters.
+unchanged; it answers the completion's remaining characters. An entry also remembers the
+cross-file context the job had (`context`, stored as a hash): when the workspace context changes, a
+lookup with the new one misses, so the model answers again with what it can now see.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class Entry:
     line_suffix: str
     text: str
     replace: int
+    context: int = 0  # hash of the workspace context the completion was made with
 
 
 class CompletionCache:
@@ -30,22 +33,23 @@ class CompletionCache:
         self._entries: OrderedDict[tuple[str, str, str], Entry] = OrderedDict()
         self.hits = self.misses = 0
 
-    def put(self, uri: str, before: str, line_suffix: str, text: str, replace: int) -> None:
+    def put(self, uri: str, before: str, line_suffix: str, text: str, replace: int, context: str = "") -> None:
         if self.size <= 0:
             return
         anchor = before[-ANCHOR_CHARS:]
         key = (uri, anchor, line_suffix)
         self._entries.pop(key, None)
-        self._entries[key] = Entry(uri, anchor, line_suffix, text, replace)
+        self._entries[key] = Entry(uri, anchor, line_suffix, text, replace, hash(context))
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
-    def get(self, uri: str, before: str, line_suffix: str) -> tuple[str, int] | None:
+    def get(self, uri: str, before: str, line_suffix: str, context: str = "") -> tuple[str, int] | None:
         """(remaining text, replace) for a cursor preceded by `before` (the last LOOKBACK_CHARS of the
-        document before the cursor, or all of it when shorter)."""
+        document before the cursor, or all of it when shorter) and this workspace context."""
+        ctx = hash(context)
         for key in reversed(self._entries):
             e = self._entries[key]
-            if e.uri != uri or e.line_suffix != line_suffix:
+            if e.uri != uri or e.line_suffix != line_suffix or e.context != ctx:
                 continue
             for n in range(len(e.text)):
                 typed = e.text[:n]

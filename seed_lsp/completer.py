@@ -1,10 +1,16 @@
 """The completion pipeline shared by inline completion and the completion fallback.
 
 suggest(ls, uri, position) -> Placed | None:
-  open document + position -> offset (None past the end) -> cache (the user typed the start of a
-  shown completion: answer the rest, no model) -> context windows + mode -> InfillJob (key = uri, so
-  a newer request for the document supersedes this one) -> await the engine without blocking the
-  loop -> freshness check -> postprocess -> cache.
+  open document + position -> offset (None past the end) -> workspace snippets (cross-file context,
+  memoized) -> cache (the user typed the start of a shown completion: answer the rest, no model; the
+  key includes the snippets) -> context windows + mode -> InfillJob (key = uri, so a newer request
+  for the document supersedes this one) -> await the engine without blocking the loop -> freshness
+  check -> postprocess -> cache.
+
+Workspace snippets go in front of the job's prefix only; postprocessing sees the document's own
+text. Their budget is about a quarter of the context window (contextBefore + contextAfter tokens),
+taken out of the text before the cursor (at most half of it), so the job is no longer than without
+them and the runtime's own trim (nearest text kept) does not cut them off.
 
 Cancellation: $/cancelRequest cancels the awaiting task; the job is cancelled with it and pygls
 answers -32800. A superseded job answers RequestCancelled; one made stale by an edit ContentModified.
@@ -13,18 +19,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 
 from lsprotocol import types
 
 from seed_lsp.cache import LOOKBACK_CHARS
-from seed_lsp.context import build_context
+from seed_lsp.context import CHARS_PER_TOKEN, build_context
 from seed_lsp.positions import LineIndex
 from seed_lsp.postprocess import Suggestion, is_blank, plan_item
 from seed_lsp.protocol import ContentModified, RequestCancelled
 
 log = logging.getLogger("seed_lsp.completer")
+
+
+PREFIX_PREVIEW = 4096  # characters of the last job's prefix kept for seed.status
+_FILE_HEADER = re.compile(r"^\S+ file: (.+)$", re.M)
+
+
+def workspace_budget(o) -> int:
+    """Characters of cross-file context a job gets (0 when the option is off)."""
+    if not o.workspace_context:
+        return 0
+    return min((o.context_before + o.context_after) // 4, o.context_before // 2) * CHARS_PER_TOKEN
+
+
+def workspace_snippets(ls, uri: str, text: str) -> str:
+    """Cross-file context for a job on `uri` ("" when off, not ready, or nothing fits)."""
+    return ls.context.snippets(uri, text, workspace_budget(ls.options))
+
+
+def remember_job(ls, uri: str, job, snippets: str) -> None:
+    """What the model was sent, for seed.status (the prefix's head shows the workspace context)."""
+    ls.last_job = {"uri": uri, "mode": job.mode, "prefix_chars": len(job.prefix), "suffix_chars": len(job.suffix),
+                   "workspace_chars": len(snippets), "workspace_files": _FILE_HEADER.findall(snippets),
+                   "prefix_head": job.prefix[:PREFIX_PREVIEW]}
 
 
 @dataclass
@@ -38,12 +68,12 @@ def _place(s: Suggestion, index: LineIndex, offset: int, position: types.Positio
     return Placed(s, types.Range(start=position, end=types.Position(line=end_line, character=end_char)))
 
 
-def make_job(ls, ctx, uri: str):
+def make_job(ls, ctx, uri: str, snippets: str = ""):
     from runtime.jobs import InfillJob
 
     o = ls.options
     deadline = o.deadline_ms / 1e3 if o.deadline_ms else None
-    return InfillJob(prefix=ctx.prefix, suffix=ctx.suffix, mode=ctx.mode, max_tokens=o.max_tokens, strategy=o.strategy,
+    return InfillJob(prefix=snippets + ctx.prefix, suffix=ctx.suffix, mode=ctx.mode, max_tokens=o.max_tokens, strategy=o.strategy,
                      params=dict(o.strategy_params), key=uri, deadline_s=deadline)
 
 
@@ -94,15 +124,19 @@ async def _suggest(ls, uri: str, position: types.Position) -> tuple[Placed | Non
     line_start, line_end = index.line_span(position.line)
     line_suffix = text[offset:line_end]
     before = text[max(0, offset - LOOKBACK_CHARS):offset]
-    hit = ls.cache.get(uri, before, line_suffix)
+    snippets = workspace_snippets(ls, uri, text)
+    hit = ls.cache.get(uri, before, line_suffix, snippets)
     if hit is not None and not is_blank(hit[0]):
         return _place(Suggestion(*hit), index, offset, position, enc), "cache_hits"
 
     engine = await ls.slot.get()
     if engine is None:
         return None, "empty"
-    ctx = build_context(text, offset, line_start, line_end, o.context_before, o.context_after, o.mode)
-    handle = engine.submit(make_job(ls, ctx, uri))
+    tokens_before = o.context_before - -(-len(snippets) // CHARS_PER_TOKEN)  # the snippets' share
+    ctx = build_context(text, offset, line_start, line_end, tokens_before, o.context_after, o.mode)
+    job = make_job(ls, ctx, uri, snippets)
+    remember_job(ls, uri, job, snippets)
+    handle = engine.submit(job)
     pending = ls.pending.add(uri, position.line, handle)
     result = await await_job(ls, handle, pending)
     if pending.reason is not None:
@@ -115,5 +149,5 @@ async def _suggest(ls, uri: str, position: types.Position) -> tuple[Placed | Non
                   o.confidence_floor)
     if s is None:
         return None, "empty"
-    ls.cache.put(uri, before, line_suffix, s.insert_text, s.replace)
+    ls.cache.put(uri, before, line_suffix, s.insert_text, s.replace, snippets)
     return _place(s, index, offset, position, enc), "items"

@@ -2,8 +2,9 @@
 
 Engine-like: submit(InfillJob) -> handle (.future, .cancel()), cancel(handle), stats() -> dict,
 close(), tokenizer.encode(str). With daemon "auto" the workstation daemon is asked first
-(seed_lsp.daemon.client.connect_or_start, which starts it when absent); when it cannot be reached, or
-its client is not installed, the runtime Engine is loaded in this process.
+(seed_lsp.daemon.client.connect_or_start, which starts it when absent); when it cannot be reached,
+its client is not installed, or it serves another model than the one asked for (its hello names
+the checkpoint directory), the runtime Engine is loaded in this process.
 
 EngineSlot loads the engine off the event loop (a model load takes seconds) and lets requests await
 it; a failed load leaves the slot empty with its error, and requests answer empty results.
@@ -14,10 +15,25 @@ import asyncio
 import concurrent.futures as cf
 import logging
 import threading
+from pathlib import Path
 
 from seed_lsp.options import Options
 
 log = logging.getLogger("seed_lsp.engine")
+
+
+def same_model(requested: str | None, served: str | None) -> bool:
+    """Whether a daemon serving checkpoint `served` answers for `requested` (None = embedded)."""
+    if not served:
+        return True  # a daemon that does not say: trust it
+    if requested is None:
+        try:
+            from runtime.embedded import embedded_model_dir
+
+            requested = str(embedded_model_dir())
+        except Exception:  # no embedded model here: the daemon's is as good as any
+            return True
+    return Path(requested).expanduser().resolve() == Path(served).expanduser().resolve()
 
 
 def make_engine(options: Options, daemon: str = "off", socket_path: str | None = None):
@@ -29,8 +45,13 @@ def make_engine(options: Options, daemon: str = "off", socket_path: str | None =
         else:
             engine = connect_or_start(socket_path, options.model, options.device)
             if engine is not None:
-                log.info("using the workstation daemon")
-                return engine
+                served = engine.hello.get("model")
+                if same_model(options.model, served):
+                    log.info("using the workstation daemon on %s", engine.socket_path)
+                    return engine
+                log.warning("the daemon on %s serves %s, not %s; loading the model in-process",
+                            engine.socket_path, served, options.model or "the embedded model")
+                engine.close()
     from runtime import Engine
 
     log.info("loading model %s on %s", options.model or "(embedded)", options.device)

@@ -4,11 +4,14 @@ workspace/didChangeConfiguration (camelCase keys, as editors send them).
     {"enable": true, "model": "/path", "device": "auto", "strategy": "threshold",
      "strategyParams": {"threshold": 0.9}, "maxTokens": 64, "contextBefore": 1024,
      "contextAfter": 256, "confidenceFloor": 0.25, "mode": "auto", "inlineCompletion": true,
-     "completion": "auto", "codeActions": true, "deadlineMs": null, "cacheSize": 32}
+     "completion": "auto", "codeActions": true, "deadlineMs": null, "cacheSize": 32,
+     "workspaceContext": true}
 
 Settings may arrive flat or under a "seed-lsp" / "seed" section. A value of the wrong type or an
 unknown key is logged and ignored (the server keeps its previous value): a client's typo must never
-take the server down.
+take the server down. Keys that only the editor extension reads (CLIENT_KEYS: the server command,
+document selector, trace level) are skipped silently: workspace/configuration returns the whole
+"seed-lsp" section, theirs included.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class Options:
     code_actions: bool = True
     deadline_ms: float | None = None
     cache_size: int = 32
+    workspace_context: bool = True  # cross-file snippets from the workspace folders before the prefix
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -56,15 +60,17 @@ _KEYS = {f.name: f.name for f in dataclasses.fields(Options)} | {
     "strategyParams": "strategy_params", "params": "strategy_params", "maxTokens": "max_tokens",
     "contextBefore": "context_before", "contextAfter": "context_after", "confidenceFloor": "confidence_floor",
     "inlineCompletion": "inline_completion", "codeActions": "code_actions", "deadlineMs": "deadline_ms",
-    "cacheSize": "cache_size",
+    "cacheSize": "cache_size", "workspaceContext": "workspace_context",
 }
 _TYPES: dict[str, tuple[type, ...]] = {
     "enable": (bool,), "model": (str, type(None)), "device": (str,), "strategy": (str,), "strategy_params": (dict,),
     "max_tokens": (int,), "context_before": (int,), "context_after": (int,), "confidence_floor": (int, float),
     "mode": (str,), "inline_completion": (bool,), "completion": (str,), "code_actions": (bool,),
     "deadline_ms": (int, float, type(None)), "cache_size": (int,),
+    "workspace_context": (bool,),
 }
 SECTIONS = ("seed-lsp", "seed", "seedLsp")
+CLIENT_KEYS = frozenset({"command", "args", "env", "documentSelector", "trace", "serverPath"})
 
 
 def _section(settings: Any) -> dict:
@@ -81,6 +87,8 @@ def merge(base: Options, settings: Any) -> Options:
     values = dataclasses.asdict(base)
     for key, value in _section(settings).items():
         name = _KEYS.get(key)
+        if name is None and key in CLIENT_KEYS:
+            continue
         if name is None:
             log.warning("unknown option %r ignored", key)
             continue

@@ -1,14 +1,19 @@
 """The seed-lsp language server: state shared by the features, lifecycle, and feature registration.
 
-SeedServer holds the options, the engine slot (model loaded off the event loop), the completion
-cache, the jobs in flight, and request counters. build_server() wires lifecycle handlers:
-initialize (options from initializationOptions, then the enabled features are registered, so a
-feature the user disables is not advertised), didChange (stale jobs cancelled), didClose,
-didChangeConfiguration (options merged; the model reloads when model/device change; a disabled
-server answers empty) and shutdown. Each LSP feature lives in seed_lsp/features/<name>.py.
+SeedServer holds the options, the engine slot (model loaded off the event loop), the workspace
+context slot (cross-file snippets, built off the loop), the completion cache, the jobs in flight,
+and request counters. build_server() wires lifecycle handlers: initialize (options from
+initializationOptions, then the enabled features are registered, so a feature the user disables is
+not advertised), initialized (workspace context started from the workspace folders; settings
+pulled with workspace/configuration when the client supports it), didOpen/didChange/didClose
+(forwarded to the workspace context; an edit cancels stale jobs), didChangeConfiguration (pushed
+settings merged, then pulled again; the model reloads when model/device change; a disabled server
+answers empty), didChangeWorkspaceFolders (context rebuilt) and shutdown. Each LSP feature lives in
+seed_lsp/features/<name>.py.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -16,12 +21,14 @@ from collections import deque
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from seed_lsp import client_config
 from seed_lsp import options as opts
 from seed_lsp.cache import CompletionCache
 from seed_lsp.engine_factory import EngineSlot
 from seed_lsp.freshness import PendingTable
 from seed_lsp.positions import LineIndex
 from seed_lsp.protocol import SeedProtocol
+from seed_lsp.workspace_slot import WorkspaceSlot, roots_from_params
 
 log = logging.getLogger("seed_lsp.server")
 
@@ -67,6 +74,10 @@ class SeedServer(LanguageServer):
         self.cache = CompletionCache(defaults.cache_size)
         self.pending = PendingTable()
         self.stats = RequestStats()
+        self.context = WorkspaceSlot()
+        self.last_job: dict | None = None  # what the last model job was sent (seed.status)
+        self.background: set[asyncio.Task] = set()
+        self.initialized_done = False
         self._indexes: dict[str, tuple[int | None, LineIndex]] = {}
         self.ready_hooks: list = []  # called on `initialized`, inside the event loop
 
@@ -90,8 +101,24 @@ class SeedServer(LanguageServer):
         self.options = opts.merge(self.options, settings)
         self.cache.size = self.options.cache_size
         self.slot.load(self.options)
+        self.sync_context()
+
+    def workspace_roots(self):
+        ws = self.workspace
+        return roots_from_params(list(ws.folders.values()), ws.root_uri, None)
+
+    def sync_context(self, restart: bool = False) -> None:
+        """Start or stop the workspace context to match the `workspaceContext` option (and roots)."""
+        if not self.initialized_done:
+            return  # started on `initialized`, when the loop and the folders are known
+        want = self.options.workspace_context
+        if want and (restart or self.context.state == "off"):
+            self.context.start(self.workspace_roots(), asyncio.get_running_loop())
+        elif not want and self.context.state != "off":
+            self.context.stop()
 
     def forget(self, uri: str) -> None:
+        self.context.did_close(uri)
         self._indexes.pop(uri, None)
         self.cache.forget(uri)
         self.pending.document_closed(uri)
@@ -130,15 +157,26 @@ def build_server(defaults: opts.Options | None = None, daemon: str = "off", sock
     def initialized(ls: SeedServer, params: types.InitializedParams) -> None:
         for hook in ls.ready_hooks:
             hook()
+        ls.initialized_done = True
+        ls.sync_context()
+        client_config.schedule_pull(ls)
         log.info("seed-lsp %s ready (position encoding %s)", ls.version, ls.encoding)
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: SeedServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.context.did_open(params.text_document.uri, params.text_document.text)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: SeedServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
         starts = [c.range.start.line if isinstance(c, types.TextDocumentContentChangePartial) else None
                   for c in params.content_changes]
-        n = ls.pending.document_changed(params.text_document.uri, starts)
+        n = ls.pending.document_changed(uri, starts)
         if n:
             log.debug("edit made %d job(s) stale", n)
+        doc = ls.workspace.text_documents.get(uri)  # pygls applied the change before calling us
+        if doc is not None:
+            ls.context.did_change(uri, doc.source)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: SeedServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -146,10 +184,17 @@ def build_server(defaults: opts.Options | None = None, daemon: str = "off", sock
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: SeedServer, params: types.DidChangeConfigurationParams) -> None:
-        ls.apply_settings(params.settings)
+        if params.settings:
+            ls.apply_settings(params.settings)
+        client_config.schedule_pull(ls)  # pull-model clients send empty settings and expect a pull
+
+    @ls.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def did_change_folders(ls: SeedServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+        ls.sync_context(restart=True)
 
     @ls.feature(types.SHUTDOWN)
     def shutdown(ls: SeedServer, params=None) -> None:
+        ls.context.stop()
         ls.slot.close()
 
     return ls

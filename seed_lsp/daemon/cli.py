@@ -1,6 +1,6 @@
 """`seed-lsp daemon`: run the workstation daemon in the foreground, or query / stop a running one.
 
-    seed-lsp daemon [--socket PATH] [--model DIR] [--device D] [--max-inflight N]
+    seed-lsp daemon [--socket PATH] [--model DIR] [--device D] [--max-inflight N] [--idle-exit S]
     seed-lsp daemon status [--socket PATH]     prints JSON; exit 1 when no daemon answers
     seed-lsp daemon stop [--socket PATH]       exit 1 when no daemon answers
 
@@ -67,7 +67,8 @@ def remove_stale_socket(path: Path) -> None:
     path.unlink()  # stale: left by a daemon that was killed
 
 
-def run_daemon(socket_path: str | None, model: str | None, device: str, max_inflight: int | None) -> int:
+def run_daemon(socket_path: str | None, model: str | None, device: str, max_inflight: int | None,
+               idle_exit_s: float = 0.0) -> int:
     sock = resolve_socket_path(socket_path)
     ensure_private_dir(sock.parent, fix_modes=socket_path is None)
     lock_fd = open_private_file(sibling(sock, "pid"))
@@ -89,7 +90,7 @@ def run_daemon(socket_path: str | None, model: str | None, device: str, max_infl
     log.info("model loaded in %.1fs", time.perf_counter() - t0)
     server = DaemonServer(engine, sock, model=str(stats.get("model", model or "embedded")),
                           device=str(stats.get("device", device)),
-                          max_inflight=max_inflight or getattr(engine, "max_batch", 8))
+                          max_inflight=max_inflight or getattr(engine, "max_batch", 8), idle_exit_s=idle_exit_s)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
@@ -130,13 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-inflight", type=int, default=None,
                         help="jobs admitted into the engine at once (default: its batch size)")
+    parser.add_argument("--idle-exit", type=float, default=0.0, metavar="S",
+                        help="stop after S seconds without any client connected (default 0: never; "
+                             "daemons started on demand by editors get 600)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         if args.action == "run":
-            return run_daemon(args.socket, args.model, args.device, args.max_inflight)
+            return run_daemon(args.socket, args.model, args.device, args.max_inflight, args.idle_exit)
         sock = resolve_socket_path(args.socket)
         if args.action == "status":
             stats = _request(args.socket, "stats")

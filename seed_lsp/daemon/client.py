@@ -204,6 +204,12 @@ class RemoteEngine:
         self._closed = False
         self._spawned: subprocess.Popen | None = None
 
+    @property
+    def hello(self) -> dict[str, Any]:
+        """The daemon's hello (pid, model, device) on the live connection; {} when not connected."""
+        conn = self._conn
+        return dict(conn.hello) if conn is not None else {}
+
     def connect(self) -> _Conn:
         """The live connection, opening one (and starting the daemon if allowed) when needed."""
         with self._lock:

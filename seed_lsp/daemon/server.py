@@ -7,6 +7,10 @@ responses come back in completion order. A frame that is not a valid msgpack map
 larger than MAX_FRAME closes that one connection; the daemon and the other clients carry on.
 A request that decodes but is invalid (unknown op, bad job fields) gets an error response.
 
+idle_exit_s (0 = never): the daemon stops by itself once no client has been connected for that long.
+Daemons that editors start on demand get it (seed_lsp.daemon.spawn), so closing the last editor (or
+a CI run ending) does not leave a model resident forever; one a user runs in the foreground has none.
+
 Jobs go through FairScheduler (round-robin across clients, latest-wins per client and key).
 Socket-path safety (ownership, modes, stale sockets, the single-daemon lock) lives in
 seed_lsp.daemon.cli, which owns process start-up; this module only serves an already-safe path.
@@ -40,6 +44,7 @@ class _Conn:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self.client = ""
+        self.control = False  # `daemon status/stop`: not a client served, does not keep the daemon up
         self.pending: dict[Any, Ticket] = {}
 
     def send(self, msg: dict[str, Any]) -> None:
@@ -54,13 +59,15 @@ class _Conn:
 
 class DaemonServer:
     def __init__(self, engine: Any, socket_path: Path, *, model: str, device: str,
-                 max_inflight: int = 8) -> None:
+                 max_inflight: int = 8, idle_exit_s: float = 0.0) -> None:
         self.engine = engine
         self.socket_path = Path(socket_path)
         self.model = model
         self.device = device
         self.max_inflight = max_inflight
         self.started = time.time()
+        self.idle_exit_s = idle_exit_s
+        self.idle_since = time.monotonic()  # when the last client left (or the daemon started)
         self.clients_seen: set[str] = set()
         self.conns: set[_Conn] = set()
         self.bad_frames = 0
@@ -79,9 +86,12 @@ class DaemonServer:
         log.info("listening on %s (pid %d)", self.socket_path, os.getpid())
         if ready is not None:
             ready()
+        idle = asyncio.create_task(self._idle_watch()) if self.idle_exit_s > 0 else None
         try:
             await self._stop.wait()
         finally:
+            if idle is not None:
+                idle.cancel()
             server.close()
             for conn in list(self.conns):
                 self.sched.drop_client(conn.client)
@@ -94,6 +104,15 @@ class DaemonServer:
             except FileNotFoundError:
                 pass
             await server.wait_closed()
+
+    async def _idle_watch(self) -> None:
+        assert self._stop is not None
+        while True:
+            await asyncio.sleep(min(5.0, self.idle_exit_s / 4))
+            if not any(not c.control for c in self.conns) and time.monotonic() - self.idle_since >= self.idle_exit_s:
+                log.info("no client for %.0fs: stopping", self.idle_exit_s)
+                self._stop.set()
+                return
 
     def stop(self) -> None:
         """Thread-safe request to stop serving."""
@@ -123,6 +142,7 @@ class DaemonServer:
             "jobs_inflight": self.sched.inflight,
             "bad_frames": self.bad_frames,
             "uptime_s": round(time.time() - self.started, 3),
+            "idle_exit_s": self.idle_exit_s,
             "protocol": PROTOCOL_VERSION,
             "socket": str(self.socket_path),
         }
@@ -148,6 +168,8 @@ class DaemonServer:
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
             self.conns.discard(conn)
+            if not conn.control:
+                self.idle_since = time.monotonic()
             if conn.client and self.sched is not None:
                 if not any(c.client == conn.client for c in self.conns):
                     self.sched.drop_client(conn.client)
@@ -165,7 +187,8 @@ class DaemonServer:
             return False
         client = msg.get("client")
         conn.client = client if isinstance(client, str) and client else f"anon-{id(conn):x}"
-        if msg.get("role") != "control":  # `daemon status/stop` are not clients served
+        conn.control = msg.get("role") == "control"
+        if not conn.control:  # `daemon status/stop` are not clients served
             self.clients_seen.add(conn.client)
         conn.send({"op": "hello", "ok": True, "v": PROTOCOL_VERSION, "pid": os.getpid(),
                    "model": self.model, "device": self.device})

@@ -4,7 +4,9 @@ Several editors may find the socket absent at the same moment. Each takes an flo
 <socket>.start.lock; the first spawns the daemon and waits until its socket accepts connections;
 the others, once they get the lock, find it answering and spawn nothing. The daemon itself also
 holds <socket>.pid for its whole life, so even a start outside this lock cannot make a second one.
-The child gets its own session (it outlives the editor) and writes its log to <socket>.log.
+The child gets its own session (it outlives the editor) and writes its log to <socket>.log. It
+stops by itself IDLE_EXIT_S after its last client disconnects (SEED_LSP_DAEMON_IDLE_EXIT overrides,
+0 = never), so a daemon started on demand never stays resident for good.
 """
 from __future__ import annotations
 
@@ -17,6 +19,15 @@ from pathlib import Path
 
 import seed_lsp
 from seed_lsp.daemon.paths import ensure_private_dir, sibling
+
+IDLE_EXIT_S = 600.0
+
+
+def idle_exit_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get("SEED_LSP_DAEMON_IDLE_EXIT", IDLE_EXIT_S)))
+    except ValueError:
+        return IDLE_EXIT_S
 
 
 class DaemonUnavailable(RuntimeError):
@@ -50,7 +61,8 @@ def start_daemon(sock: Path, model: str | None, device: str, timeout: float,
         _acquire(lock_fd, deadline)
         if socket_answers(sock):
             return None  # another editor started it while we waited for the lock
-        cmd = [sys.executable, "-m", "seed_lsp.cli", "daemon", "--socket", str(sock), "--device", device]
+        cmd = [sys.executable, "-m", "seed_lsp.cli", "daemon", "--socket", str(sock), "--device", device,
+               "--idle-exit", str(idle_exit_s())]
         if model:
             cmd += ["--model", str(model)]
         env = dict(os.environ)

@@ -6,6 +6,7 @@ spans go to the client as minimal TextEdits in one workspace/applyEdit.
 seed.fillHoles [{uri}]: every `<|fill|>` marker (seed_lsp.holes) is a gap; all gaps are denoised
 jointly in ONE job, each seeing the others being filled, and applied as one atomic WorkspaceEdit.
 
+Like completions, both jobs get the workspace context (cross-file snippets) before their prefix.
 Both answer {"applied": bool, "edits": n, ...}; a document edited while the job ran is not touched
 (the edit is versioned when the client supports versioned edits, and checked here before sending).
 Bad arguments answer -32602.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from seed_lsp.completer import await_job
+from seed_lsp.completer import await_job, workspace_snippets
 from seed_lsp.context import CHARS_PER_TOKEN, window_after, window_before
 from seed_lsp.edits import Edit, minimal_edits
 from seed_lsp.holes import MARKER, split_holes
@@ -101,7 +102,9 @@ async def fill_selection(ls, *args) -> dict:
         raise InvalidParams(f"selection too large ({n} tokens, at most {MAX_SELECTION_TOKENS})")
     from runtime.jobs import InfillJob
 
-    job = InfillJob(prefix=window_before(text, start, o.context_before * CHARS_PER_TOKEN),
+    snippets = workspace_snippets(ls, uri, text)
+    before = window_before(text, start, max(0, o.context_before * CHARS_PER_TOKEN - len(snippets)))
+    job = InfillJob(prefix=snippets + before,
                     suffix=window_after(text, end, o.context_after * CHARS_PER_TOKEN), mode="span",
                     gap_tokens=n, max_tokens=max(n + n // 2 + 8, n), strategy=o.strategy,
                     params=dict(o.strategy_params), key=f"{uri}#fill")
@@ -124,7 +127,9 @@ async def fill_holes(ls, *args) -> dict:
     if engine is None:
         return {"applied": False, "edits": 0, "holes": len(offsets), "reason": f"no model: {ls.slot.error}"}
     o = ls.options
-    segments[0] = window_before(segments[0], len(segments[0]), o.context_before * CHARS_PER_TOKEN)
+    snippets = workspace_snippets(ls, uri, index.text)
+    room = max(0, o.context_before * CHARS_PER_TOKEN - len(snippets))
+    segments[0] = snippets + window_before(segments[0], len(segments[0]), room)
     segments[-1] = window_after(segments[-1], 0, o.context_after * CHARS_PER_TOKEN)
     from runtime.jobs import InfillJob
 

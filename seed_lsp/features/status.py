@@ -3,7 +3,11 @@
 Answers {"server": {...}, "engine": {...}} with the model, device, engine counters (jobs, cancelled,
 tokens, steps, latency percentiles) and the server's own request counters (requests, items, empty,
 cancelled, stale, cache hits, latency percentiles as the editor sees them). Also flattened at the top
-level: model, device, jobs, cancelled, enabled — what a status bar reads.
+level: model, device, jobs, cancelled, enabled — what a status bar reads. "backend" says where the
+model runs ("daemon" with its socket, or "in-process"); "workspace" the cross-file context (state
+off/scanning/ready/error, roots, files indexed, index version, open documents); "last_job" what the
+last completion job sent to the model (sizes, the workspace files in its context, and the first
+4096 characters of its prefix, where that context sits).
 """
 from __future__ import annotations
 
@@ -31,8 +35,11 @@ def status_info(ls) -> dict:
     server = ls.stats.snapshot()
     server.update(cache_entries=len(ls.cache), pending=len(ls.pending), rss_mb=round(rss_mb(), 1),
                   position_encoding=ls.encoding, version=ls.version)
+    socket = getattr(engine, "socket_path", None)  # a RemoteEngine (seed_lsp.daemon.client) has one
     return {
         "enabled": ls.options.enable,
+        "backend": None if engine is None else ("daemon" if socket else "in-process"),
+        "daemon_socket": str(socket) if socket else None,
         "model": estats.get("model") or ls.options.model or "(embedded)",
         "device": estats.get("device", ls.options.device),
         "loaded": engine is not None,
@@ -42,6 +49,8 @@ def status_info(ls) -> dict:
         "engine": estats,
         "server": server,
         "options": dataclasses.asdict(ls.options),
+        "workspace": ls.context.info(),
+        "last_job": ls.last_job,
     }
 
 

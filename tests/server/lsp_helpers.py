@@ -2,14 +2,18 @@
 `python -m seed_lsp.serve` with a tiny random checkpoint.
 
 Random weights write random text, so the shared server runs with confidenceFloor 0 (every non-blank
-completion becomes an item) and small token budgets (fast on busy CPUs).
+completion becomes an item) and small token budgets (fast on busy CPUs). Servers run with
+`--daemon off` (the default, auto, would start a workstation daemon that outlives the test); the
+daemon tests pass their own temporary socket and stop what they start.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import json
 import sys
+from pathlib import Path
 
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -22,7 +26,8 @@ FAST_OPTIONS = {"confidenceFloor": 0.0, "maxTokens": 6, "contextBefore": 256, "c
 _ids = itertools.count(1000)
 
 
-def capabilities(inline: bool = True, encodings=("utf-16",), document_changes: bool = True) -> types.ClientCapabilities:
+def capabilities(inline: bool = True, encodings=("utf-16",), document_changes: bool = True,
+                 configuration: bool = False) -> types.ClientCapabilities:
     return types.ClientCapabilities(
         general=types.GeneralClientCapabilities(position_encodings=list(encodings)),
         text_document=types.TextDocumentClientCapabilities(
@@ -31,24 +36,35 @@ def capabilities(inline: bool = True, encodings=("utf-16",), document_changes: b
             code_action=types.CodeActionClientCapabilities(),
         ),
         workspace=types.WorkspaceClientCapabilities(
-            apply_edit=True, workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=document_changes)),
+            apply_edit=True, workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=document_changes),
+            configuration=configuration),
     )
 
 
 async def start(model_dir, options: dict | None = None, caps: types.ClientCapabilities | None = None,
-                base: dict | None = None):
-    """A started, initialized client; .applied collects the WorkspaceEdits the server sent."""
-    cmd = [sys.executable, "-m", "seed_lsp.serve", "--model", str(model_dir), "--device", "cpu", "--log-level", "warning"]
-    client: LanguageClient = await ClientServerConfig(server_command=cmd).start()
+                base: dict | None = None, folders: list | None = None, settings: dict | None = None,
+                daemon: str | None = "off", env: dict | None = None):
+    """A started, initialized client; .applied collects the WorkspaceEdits the server sent.
+
+    folders: workspace folders (paths); settings: the "seed-lsp" section the client answers to
+    workspace/configuration with (pair it with capabilities(configuration=True)).
+    daemon: the --daemon flag (None: none, the server's default); env: the server's whole environment."""
+    cmd = [sys.executable, "-m", "seed_lsp.serve", "--model", str(model_dir), "--device", "cpu", "--log-level", os.environ.get("SEED_TEST_LOG", "warning")]
+    cmd += ["--daemon", daemon] if daemon else []
+    client: LanguageClient = await ClientServerConfig(server_command=cmd, server_env=env).start()
     client.applied = []
+    if settings is not None:  # pytest-lsp's client answers workspace/configuration from these
+        client.set_configuration(settings, section="seed-lsp")
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def apply_edit(params: types.ApplyWorkspaceEditParams):
         client.applied.append(params.edit)
         return types.ApplyWorkspaceEditResult(applied=True)
 
+    workspace_folders = [types.WorkspaceFolder(uri=Path(f).as_uri(), name=Path(f).name) for f in folders or []]
     client.init_result = await client.initialize_session(types.InitializeParams(
-        capabilities=caps or capabilities(), initialization_options=dict(FAST_OPTIONS if base is None else base, **(options or {}))))
+        capabilities=caps or capabilities(), workspace_folders=workspace_folders or None,
+        initialization_options=dict(FAST_OPTIONS if base is None else base, **(options or {}))))
     return client
 
 
