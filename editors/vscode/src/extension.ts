@@ -30,13 +30,16 @@ function enabled(): boolean {
   return config().get<boolean>("enable", true);
 }
 
-/** The server's initializationOptions; unset settings are left out so the server's defaults hold. */
+/**
+ * The server's initializationOptions. The same keys also answer the server's workspace/configuration
+ * pull for the "seed-lsp" section, so every default in package.json is a value the server accepts.
+ */
 function initializationOptions(): Record<string, unknown> {
   const c = config();
   const options: Record<string, unknown> = { enable: enabled() };
   for (const key of ["model", "device", "strategy"]) {
-    const value = c.get<string>(key, "");
-    if (value) options[key] = value;
+    const value = c.get<string | null>(key, null);
+    if (value) options[key] = value; // unset model: the embedded one
   }
   for (const key of ["maxTokens", "confidenceFloor"]) {
     const value = c.get<number | null>(key, null);

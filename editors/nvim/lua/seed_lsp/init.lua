@@ -126,6 +126,7 @@ local function attach(bufnr)
     cmd = M.config.cmd,
     root_dir = vim.fs.root(bufnr, M.config.root_markers) or vim.fn.getcwd(),
     init_options = M.config.init_options,
+    settings = { ["seed-lsp"] = M.config.init_options }, -- answers the server's workspace/configuration pull
     capabilities = caps,
   }, { bufnr = bufnr })
   if not client_id then
