@@ -197,9 +197,12 @@ def test_fair_queue_one_flood_does_not_starve_another_client(engine, sock_path):
                     order.append(name)
             return cb
 
+        flood.connect(), quiet.connect()  # both connected first: a slow hello must not look like starvation
         handles = []
         for i in range(6):
-            h = flood.submit(short_job(key=f"file{i}", max_tokens=2))
+            # one token a step: each flood job runs for several steps, so quiet's request (sent right
+            # after) is surely queued while flood0 runs, even on a loaded machine
+            h = flood.submit(short_job(key=f"file{i}", max_tokens=6, strategy="one"))
             h.future.add_done_callback(track(f"flood{i}"))
             handles.append(h)
         q = quiet.submit(short_job(key="file0", max_tokens=2))  # same key as flood's: no interference
@@ -244,3 +247,22 @@ def test_cli_status_and_stop(daemon, sock_path, capsys):
     assert cli.main(["status", "--socket", str(sock_path)]) == 1
     assert json.loads(capsys.readouterr().out)["running"] is False
     daemon.server.stop()  # the fixture's stop() is then a no-op
+
+
+def test_idle_exit_only_once_no_editor_is_connected(engine, sock_path):
+    ensure_private_dir(sock_path.parent, fix_modes=False)
+    server = DaemonServer(engine, sock_path, model="tiny", device="cpu", idle_exit_s=0.4)
+    ready = threading.Event()
+    thread = threading.Thread(target=lambda: asyncio.run(server.run(ready=ready.set)), daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    editor = RemoteEngine(sock_path, start=False, client_id="editor")
+    assert editor.submit(short_job()).result(timeout=60).stop_reason != "error"
+    control = RemoteEngine(sock_path, start=False, client_id="cli-status", role="control")
+    assert control.call("stats")["idle_exit_s"] == 0.4
+    thread.join(1.5)
+    assert thread.is_alive()  # an editor is connected (a control connection alone would not count)
+    editor.close()
+    thread.join(10)  # the editor left: stops by itself, socket removed
+    control.close()
+    assert not thread.is_alive() and not sock_path.exists()
