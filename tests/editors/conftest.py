@@ -57,7 +57,9 @@ def editor_tools(tmp_path_factory) -> dict[str, str]:
 def server_env() -> dict[str, str]:
     """Environment for the server process: this checkout importable, quiet CPU threads."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # SEED_LSP_DAEMON=off: each test owns its server and model; no daemon outlives it or is shared.
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+            "SEED_LSP_DAEMON": "off"}
 
 
 @pytest.fixture

@@ -159,7 +159,7 @@ def test_screenshot_of_ghost_text_in_tmux(tmp_path, server_cmd, server_env, serv
     init.write_text("vim.o.termguicolors = true\nvim.o.number = true\n"
                     + setup_lua(server_cmd, server_options, auto=False))
     sock, server = tmp_path / "nvim.sock", f"seed-{tmp_path.name}"[:40]
-    env_args = [arg for key in ("PYTHONPATH", "OMP_NUM_THREADS") for arg in ("-e", f"{key}={server_env[key]}")]
+    env_args = [arg for key in ("PYTHONPATH", "OMP_NUM_THREADS", "SEED_LSP_DAEMON") for arg in ("-e", f"{key}={server_env[key]}")]
     subprocess.run([tmux, "-L", server, "-f", "/dev/null", "new-session", "-d", "-x", "84", "-y", "16",
                     "-e", "TERM=tmux-256color", "-e", "COLORTERM=truecolor", *env_args,
                     f"{nvim_binary()} --clean -u {init} --listen {sock} a.py"], cwd=ws, check=True)
