@@ -11,7 +11,7 @@ Settings may arrive flat or under a "seed-lsp" / "seed" section. A value of the 
 unknown key is logged and ignored (the server keeps its previous value): a client's typo must never
 take the server down. Keys that only the editor extension reads (CLIENT_KEYS: the server command,
 document selector, trace level) are skipped silently: workspace/configuration returns the whole
-"seed-lsp" section, theirs included.
+"seed-lsp" section, theirs included. A null for an option that cannot be null means "not set".
 """
 from __future__ import annotations
 
@@ -93,6 +93,8 @@ def merge(base: Options, settings: Any) -> Options:
             log.warning("unknown option %r ignored", key)
             continue
         types = _TYPES[name]
+        if value is None and type(None) not in types:
+            continue  # null = "not set" (editors send null for settings left at a null default)
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             log.warning("option %r: %r is not a %s; ignored", key, value, "/".join(t.__name__ for t in types))
             continue

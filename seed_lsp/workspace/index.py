@@ -91,9 +91,14 @@ class WorkspaceIndex:
             base = Path(dirpath)
             dirnames[:] = sorted(d for d in dirnames if not self.is_ignored(base / d, True))
             for name in sorted(filenames):
-                if len(self.files) >= self.max_files:
-                    return
+                if self.full():
+                    return  # a cap is reached: walking further only reads files to reject them
                 self.update(base / name, touched=None)
+
+    def full(self) -> bool:
+        """No room for another file of the largest size we keep."""
+        return (len(self.files) >= self.max_files
+                or self.total_bytes > self.max_total_bytes - self.max_file_bytes)
 
     def update(self, path: str | Path, touched: float | None = 0.0) -> bool:
         """(Re)read one file; drop it if it is no longer indexable. True when it is indexed.
@@ -107,11 +112,11 @@ class WorkspaceIndex:
                 self.ignores[where[0]].forget(where[1])
         where = self.locate(path)
         if where is None or self.is_ignored(path, False):
-            self.remove(path)
+            self._drop(path)
             return False
         text = read_text_file(path, self.max_file_bytes)
         if text is None:
-            self.remove(path)
+            self._drop(path)
             return False
         try:
             mtime = path.stat().st_mtime
@@ -146,6 +151,15 @@ class WorkspaceIndex:
             if self.is_ignored(p, False):
                 self.remove(p)
         self.scan_dir(directory)
+
+    def _drop(self, path: Path) -> None:
+        """Forget one file (a dict lookup: update() calls this for every file it rejects, and
+        remove()'s directory walk over all files would make a scan quadratic)."""
+        with self.lock:
+            old = self.files.pop(path, None)
+            if old is not None:
+                self.total_bytes -= len(old.text)
+                self.version += 1
 
     def remove(self, path: str | Path) -> None:
         """Forget a file, or every file under a directory."""

@@ -48,6 +48,10 @@ def test_workspace_context_option_and_client_only_keys_are_quiet(caplog):
     with caplog.at_level(logging.WARNING, logger="seed_lsp.options"):
         assert opts.merge(o, {"workspaceContext": "yes"}).workspace_context is False
     assert "workspaceContext" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="seed_lsp.options"):  # null: not set, quietly
+        assert opts.merge(o, {"strategy": None, "maxTokens": None, "model": None}).max_tokens == o.max_tokens
+    assert not caplog.records
 
 
 def test_workspace_budget_is_a_quarter_of_the_window_at_most_half_the_prefix():
@@ -115,3 +119,16 @@ async def test_workspace_slot_stopped_while_scanning_drops_the_late_context(tmp_
     slot.stop()
     await asyncio.sleep(0.5)  # the build finishes; its context must not be adopted
     assert slot.info()["state"] == "off" and slot._ctx is None
+
+
+def test_index_scan_stops_at_the_byte_cap_and_rejects_without_dropping_others(tmp_path):
+    from seed_lsp.workspace.index import WorkspaceIndex
+
+    for i in range(40):
+        (tmp_path / f"m{i:02d}.py").write_text(f"X{i} = '{'a' * 880}'\n")
+        (tmp_path / f"b{i:02d}.bin").write_bytes(b"\0" * 100)  # binaries: rejected one by one
+    index = WorkspaceIndex([tmp_path], max_file_bytes=1000, max_total_bytes=10_000)
+    index.scan()
+    assert index.full() and 9 <= len(index.files) <= 11 and index.total_bytes <= 10_000
+    kept = dict(index.files)
+    assert index.update(tmp_path / "b00.bin") is False and index.files == kept  # a reject drops only itself
