@@ -1,8 +1,8 @@
 """Workspace context and pulled configuration, end to end: a real server over stdio with a
 workspace folder on disk. The job's prefix (seed.status last_job) holds the imported helper's
 definition, a file changed on disk reaches the index within a second and the next job's prefix
-(the completion cache, keyed on the context, does not answer with the old one), the option turns
-it off; settings pulled with workspace/configuration override initializationOptions and are pulled
+(the completion cache, keyed on the context, does not answer with the old one), an added workspace
+folder rebuilds it, the option turns it off; settings pulled with workspace/configuration override initializationOptions and are pulled
 again on didChangeConfiguration."""
 from __future__ import annotations
 
@@ -85,6 +85,19 @@ async def test_helper_definition_in_job_prefix_and_disk_change_within_a_second(t
         s2 = await ask(client, uri)  # same cursor, same text: only the context changed
         assert "def scaled_norm(xs, k, *, p=2):" in s2["last_job"]["prefix_head"]
         assert s2["jobs"] > jobs_before  # a model call, not the cached completion of the old context
+
+        other = tmp_path / "other"  # a folder added to the workspace: the context is rebuilt with it
+        other.mkdir()
+        (other / "extra.py").write_text("EXTRA = 1\n")
+        client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[types.WorkspaceFolder(uri=other.as_uri(), name="other")],
+                                                    removed=[])))
+
+        async def both_roots():
+            w = (await status(client))["workspace"]
+            return w["state"] == "ready" and len(w["roots"]) == 2
+
+        await wait_until(both_roots, timeout=10)
 
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
             settings={"seed-lsp": {"workspaceContext": False}}))
