@@ -1,11 +1,17 @@
 """Shared fixtures: tiny random checkpoints written to temp dirs (no downloads, no training)."""
 from __future__ import annotations
 
-import pytest
-import torch
+import os
 
-from runtime.loader import new_model, save_model
-from tests.helpers import qwen2_config, write_tokenizer
+# Servers started by tests load their model in-process unless a test asks for the daemon itself:
+# no test may leave a workstation daemon behind.
+os.environ.setdefault("SEED_LSP_DAEMON", "off")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from runtime.loader import new_model, save_model  # noqa: E402
+from tests.helpers import qwen2_config, write_tokenizer  # noqa: E402
 
 
 def make_tiny_model_dir(root, shifted=False, seed=0, **config_kw):

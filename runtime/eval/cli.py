@@ -7,7 +7,7 @@
 --oracle fills every gap with its canonical middle (must score 100 %: proves the harness; the exit
 status is 1 otherwise); --empty fills it with "" (the floor a model must beat). Without either, the
 model at --model (default: the embedded model) fills it. Prints the summary; --json writes it,
---jsonl writes one record per task. See docs/readme/eval.md.
+--jsonl writes one record per task. See docs/eval.md.
 """
 from __future__ import annotations
 

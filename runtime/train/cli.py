@@ -4,7 +4,7 @@
   seed-lsp train export [--run runs/embedded] [--out runtime/embedded] [--dtype bf16|fp32]
 
 Every TrainConfig field is a flag (--seq-len 256, --batch 16, --no-bf16 ...). Building the corpus
-and the tokenizer are their own modules (docs/readme/training-data.md).
+and the tokenizer are their own modules (docs/training-data.md).
 """
 from __future__ import annotations
 

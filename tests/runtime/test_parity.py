@@ -116,3 +116,26 @@ def test_llada_parity(tmp_path):
     ids = torch.randint(0, tok.vocab_size, (2, 19), generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         assert (loaded.aligned_logits(ids) - _hf_logits(hf, ids)).abs().max() < 1e-4
+
+
+def test_qwen3_qk_norm_parity(tmp_path):
+    """Qwen3-style (CoDA): per-head q/k RMSNorm, no q/k/v bias, shifted."""
+    tok = write_tokenizer(tmp_path / "tok")
+    config = qwen2_config(vocab=tok.vocab_size, model_type="qwen3", tied=False, rope_theta=4321.0, mask_id=6, eos_id=2)
+    config["head_dim"] = 16  # Qwen3 sets head_dim apart from hidden / heads
+    ours = _randomise(new_model(config, tok), 6)
+    assert ours.layers[0].attn.q_norm is not None and ours.layers[0].attn.q.bias is None
+    save_model(ours, tmp_path / "q3", tmp_path / "tok" / "tokenizer.json")
+    loaded = load_model(tmp_path / "q3")
+    cfg = transformers.Qwen3Config(
+        vocab_size=config["vocab_size"], hidden_size=config["hidden_size"], intermediate_size=config["intermediate_size"],
+        num_hidden_layers=config["num_hidden_layers"], num_attention_heads=config["num_attention_heads"],
+        num_key_value_heads=config["num_key_value_heads"], head_dim=16, rope_theta=config["rope_theta"],
+        rms_norm_eps=config["rms_norm_eps"], tie_word_embeddings=False, attention_bias=False, attn_implementation="eager",
+    )
+    hf = _bidirectional(transformers.Qwen3ForCausalLM.from_pretrained(tmp_path / "q3", config=cfg).eval())
+    ids = torch.randint(0, tok.vocab_size, (2, 21), generator=torch.Generator().manual_seed(7))
+    ref = _hf_logits(hf, ids)
+    ref = torch.cat([ref[:, :1], ref[:, :-1]], dim=1)
+    with torch.no_grad():
+        assert (loaded.aligned_logits(ids) - ref).abs().max() < 1e-4
