@@ -97,11 +97,15 @@ def attend(q, k, v, mask):
         from kernels import gap_attention
 
         return gap_attention(q, k, v, None if mask is None else mask[:, 0, 0, :])
-    rep = q.shape[1] // k.shape[1]
-    if rep > 1:  # repeat kv heads: SDPA's enable_gqa path is slower on CPU for small shapes
-        k = k.repeat_interleave(rep, dim=1)
-        v = v.repeat_interleave(rep, dim=1)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    b, h, n, d = q.shape
+    rep = h // k.shape[1]
+    if rep == 1:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    # Stack each kv group's query heads along the query axis instead of repeating K/V: a gap step
+    # then never copies the whole cache (which made its cost grow with the context length).
+    qg = q.reshape(b, k.shape[1], rep * n, d)  # (B, Hkv, rep*N, Dh); head g*rep+r -> group g
+    out = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask)  # (B, Hkv, rep*N, Dh)
+    return out.reshape(b, h, n, d)
 
 
 class MLP(nn.Module):
