@@ -66,6 +66,8 @@ class Engine:
 
         model = load_model(path if path is not None else embedded_model_dir(), device=device, dtype=dtype)
         max_batch = options.pop("max_batch", 8)
+        if "max_context" in model.spec.defaults:  # a model trained on short windows says so in its config
+            options.setdefault("max_context", int(model.spec.defaults["max_context"]))
         return cls(model, model.tokenizer, RunOptions(**options), max_batch=max_batch)
 
     # --- public API -------------------------------------------------------------------------

@@ -27,7 +27,7 @@ class RunOptions:
     """Engine-wide settings for the loop. cached=False is the exact (reference) path."""
 
     cached: bool = True
-    refresh_every: int = 8
+    refresh_every: int = 32  # a line completion (< 32 steps) then never pays a second full forward
     vicinity: int = 1
     max_context: int = 2048  # tokens of text around the gaps kept (split before/after the gaps)
     reuse: bool = True  # carry a document's cache into its next job (cached path only)
@@ -51,9 +51,11 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     spec = model.spec
     texts, _ = heal_indent(job.texts)
     pieces = [tokenizer.encode(t) for t in texts]
-    budget_left = max(opts.max_context // 2, 1)
-    pieces[0] = pieces[0][-budget_left:]  # keep the text nearest the gap
-    pieces[-1] = pieces[-1][:budget_left]
+    # Keep the text nearest the gaps: 3/4 of the window before, 1/4 after, unused share moves over.
+    total = opts.max_context
+    keep_before = min(len(pieces[0]), max(total * 3 // 4, total - len(pieces[-1])))
+    pieces[0] = pieces[0][len(pieces[0]) - keep_before:]
+    pieces[-1] = pieces[-1][: max(total - keep_before, 0)]
     n_gaps = len(texts) - 1
     sizes = job.gap_tokens if isinstance(job.gap_tokens, list) else [job.gap_tokens] * n_gaps
     if len(sizes) != n_gaps:

@@ -17,7 +17,7 @@ from runtime.models.base import DiffusionLM
 
 
 class Runner:
-    def __init__(self, model: DiffusionLM, cached: bool = True, refresh_every: int = 8, vicinity: int = 1) -> None:
+    def __init__(self, model: DiffusionLM, cached: bool = True, refresh_every: int = 32, vicinity: int = 1) -> None:
         if refresh_every < 1 or vicinity < 0:
             raise ValueError("refresh_every must be >= 1 and vicinity >= 0")
         self.model, self.cached = model, cached

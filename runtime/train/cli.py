@@ -39,6 +39,11 @@ def export(run: Path, out: Path, dtype: str = "bf16") -> Path:
     from runtime.tokenizer import Tokenizer
 
     config = json.loads((run / "config.json").read_text())
+    meta = json.loads((run / "state.json").read_text())
+    seq_len = meta.get("train_config", {}).get("seq_len")
+    if seq_len:  # the context the model was trained on bounds the context it is served with
+        config.setdefault("seed_lsp_defaults", {})["max_context"] = seq_len - 64
+        config["seed_lsp_defaults"].pop("strategy", None), config["seed_lsp_defaults"].pop("tau", None)
     model = new_model(config, Tokenizer.from_file(run / "tokenizer.json"))
     model.load_state_dict(load_file(str(run / "model.safetensors")), strict=False)
     names = model.family.weight_names(model.arch)
@@ -46,9 +51,8 @@ def export(run: Path, out: Path, dtype: str = "bf16") -> Path:
     state = {names[k]: v.detach().to(cast).contiguous() for k, v in model.state_dict().items() if k in names}
     out.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out / "model.safetensors"))
-    shutil.copy(run / "config.json", out / "config.json")
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     shutil.copy(run / "tokenizer.json", out / "tokenizer.json")
-    meta = json.loads((run / "state.json").read_text())
     (out / "training.json").write_text(json.dumps({k: meta[k] for k in ("step", "tokens", "elapsed_s", "heldout_loss") if k in meta}, indent=1))
     return out
 

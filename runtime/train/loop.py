@@ -60,7 +60,8 @@ def model_config(cfg: TrainConfig, tok: Tokenizer) -> dict:
         "num_hidden_layers": cfg.layers, "num_attention_heads": cfg.heads, "num_key_value_heads": cfg.kv_heads,
         "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "max_position_embeddings": 4096,
         "mask_token_id": ids["mask"], "pad_token_id": ids["pad"], "eos_token_id": ids["eos"],
-        "seed_lsp_defaults": {"strategy": "threshold", "tau": 0.9},
+        # Trained on seq_len windows: serve with that much context around a gap of up to 64 tokens.
+        "seed_lsp_defaults": {"max_context": cfg.seq_len - 64},
     }
 
 

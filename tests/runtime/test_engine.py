@@ -132,3 +132,19 @@ def test_several_gaps_in_one_job(engine):
     r = engine.submit(InfillJob(segments=["a = ", "\nb = ", "\nc = ", "\n"], mode="block", max_tokens=6)).result(timeout=30)
     assert len(r.texts) == 3 and r.text == r.texts[0]
     assert engine.stats()["jobs"] == 1
+
+
+def test_context_window_keeps_text_nearest_the_gap(varied_model):
+    from runtime.infill import build_canvas
+
+    tok = varied_model.tokenizer
+    prefix, suffix = "a = 1\n" * 200, "b = 2\n" * 200
+    job = InfillJob(prefix=prefix, suffix=suffix, mode="line", max_tokens=8)
+    canvas = build_canvas(job, varied_model, tok, RunOptions(max_context=100), CancelToken())
+    gap = canvas.gaps[0]
+    before, after = canvas.ids[: gap.start], canvas.ids[gap.end:]
+    assert len(before) + len(after) == 100 and len(before) == 75
+    assert before == tok.encode(prefix)[-75:] and after == tok.encode(suffix)[:25]
+    short = build_canvas(InfillJob(prefix="x = ", suffix=suffix, max_tokens=8), varied_model, tok,
+                         RunOptions(max_context=100), CancelToken())
+    assert len(short.ids) - short.gaps[0].length == 100, "a short prefix leaves its share to the suffix"
