@@ -102,6 +102,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto")
     p.add_argument("--json", dest="json_out", help="write the results here")
+    p.add_argument("--plot", help="also write a PNG of ms per step by path and context")
     a = p.parse_args(argv)
     from runtime.loader import default_dtype, load_model, resolve_device
 
@@ -137,4 +138,8 @@ def main(argv: list[str]) -> int:
     if a.json_out:
         with open(a.json_out, "w") as f:
             json.dump(out, f, indent=1)
+    if a.plot:
+        from runtime.plots import plot_bench
+
+        plot_bench(out, a.plot)
     return 0

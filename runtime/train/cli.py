@@ -2,6 +2,7 @@
 
   seed-lsp train run    [--data data] [--run runs/embedded] [--minutes 60] [--FIELD VALUE ...]
   seed-lsp train export [--run runs/embedded] [--out runtime/embedded] [--dtype bf16|fp32]
+  seed-lsp train plot   [--run runs/embedded] [--out docs/img/train-loss.png]
 
 Every TrainConfig field is a flag (--seq-len 256, --batch 16, --no-bf16 ...). Building the corpus
 and the tokenizer are their own modules (docs/training-data.md).
@@ -76,6 +77,15 @@ def main(argv: list[str]) -> int:
         p.add_argument("--dtype", choices=("bf16", "fp32"), default="bf16")
         a = p.parse_args(rest)
         print(export(a.run, a.out, a.dtype))
+        return 0
+    if cmd == "plot":
+        from runtime.plots import plot_training
+
+        p = argparse.ArgumentParser(prog="seed-lsp train plot")
+        p.add_argument("--run", default="runs/embedded", type=Path)
+        p.add_argument("--out", default=Path("docs/img/train-loss.png"), type=Path)
+        a = p.parse_args(rest)
+        print(plot_training(a.run, a.out))
         return 0
     print(f"unknown train command {cmd!r}\n{__doc__}")
     return 2
