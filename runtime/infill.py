@@ -19,6 +19,7 @@ from runtime.reuse import Carried, transplant
 from runtime.runner import Runner
 
 DEFAULT_GAP = {"line": 12, "block": 32, "span": 32}
+WINDOW_QUANTUM = 32
 LOOP_PARAMS = ("gap", "grow", "allow_empty")  # job params the loop reads; the rest go to the strategy
 
 
@@ -52,10 +53,14 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     texts, _ = heal_indent(job.texts)
     pieces = [tokenizer.encode(t) for t in texts]
     # Keep the text nearest the gaps: 3/4 of the window before, 1/4 after, unused share moves over.
+    # The window's left edge moves in steps of WINDOW_QUANTUM tokens, so that while the user types
+    # the canvas keeps its start and the next job can reuse this one's cache (runtime/reuse.py).
     total = opts.max_context
     keep_before = min(len(pieces[0]), max(total * 3 // 4, total - len(pieces[-1])))
-    pieces[0] = pieces[0][len(pieces[0]) - keep_before:]
-    pieces[-1] = pieces[-1][: max(total - keep_before, 0)]
+    drop = len(pieces[0]) - keep_before
+    drop = -(-drop // WINDOW_QUANTUM) * WINDOW_QUANTUM if drop > 0 else 0
+    pieces[0] = pieces[0][drop:]
+    pieces[-1] = pieces[-1][: max(total - len(pieces[0]), 0)]
     n_gaps = len(texts) - 1
     sizes = job.gap_tokens if isinstance(job.gap_tokens, list) else [job.gap_tokens] * n_gaps
     if len(sizes) != n_gaps:

@@ -143,8 +143,13 @@ def test_context_window_keeps_text_nearest_the_gap(varied_model):
     canvas = build_canvas(job, varied_model, tok, RunOptions(max_context=100), CancelToken())
     gap = canvas.gaps[0]
     before, after = canvas.ids[: gap.start], canvas.ids[gap.end:]
-    assert len(before) + len(after) == 100 and len(before) == 75
-    assert before == tok.encode(prefix)[-75:] and after == tok.encode(suffix)[:25]
+    full_prefix = tok.encode(prefix)
+    assert 75 - 32 < len(before) <= 75 and len(before) + len(after) == 100
+    assert (len(full_prefix) - len(before)) % 32 == 0, "the window's left edge moves in steps of 32 tokens"
+    assert before == full_prefix[len(full_prefix) - len(before):] and after == tok.encode(suffix)[: len(after)]
+    typed = build_canvas(InfillJob(prefix=prefix + "c", suffix=suffix, max_tokens=8), varied_model, tok,
+                         RunOptions(max_context=100), CancelToken())
+    assert typed.ids[:10] == canvas.ids[:10], "typing a few tokens keeps the window's start"
     short = build_canvas(InfillJob(prefix="x = ", suffix=suffix, max_tokens=8), varied_model, tok,
                          RunOptions(max_context=100), CancelToken())
     assert len(short.ids) - short.gaps[0].length == 100, "a short prefix leaves its share to the suffix"
