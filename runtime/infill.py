@@ -128,9 +128,22 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
             if tok == c.expand_id and c.gap_of(p).length >= c.gap_of(p).budget:
                 continue
             c.commit(p, tok, float(probs[i]))
+            if tok in c.end_ids:
+                _extend_end_run(c, pos, tokens, probs, i)
         c.steps += 1
         c.cancel.steps = c.steps
         c.grow_full_gaps()
+
+
+def _extend_end_run(c: Canvas, pos: list[int], tokens, probs, i: int) -> None:
+    """An end token just committed at pos[i]: masked neighbours to its left whose own best guess
+    is an end token join it in the same step (a gap's padding tail ends in one step, not one pad per
+    step). Stops at the first neighbour that wants content, and never empties the gap."""
+    while i > 0 and pos[i - 1] == pos[i] - 1 and int(tokens[i - 1]) in c.end_ids and c.ids[pos[i - 1]] == c.mask_id:
+        if not c.end_allowed([pos[i - 1]])[0]:
+            return
+        i -= 1
+        c.commit(pos[i], int(tokens[i]), float(probs[i]))
 
 
 def decode_result(canvas: Canvas, job: InfillJob, tokenizer, end_names: dict[int, str], timings) -> InfillResult:
