@@ -40,6 +40,7 @@ class Canvas:
     line_ids: frozenset[int] = frozenset()  # line mode: newline tokens close a gap, text cut at the newline
     allow_empty: bool = False
     expand_id: int | None = None
+    blank_ids: frozenset[int] = frozenset()  # whitespace-only tokens: a gap of only these counts as empty
     cancel: CancelToken = field(default_factory=CancelToken)
     probs: list[float] = field(default_factory=list)  # probabilities of committed content tokens
     steps: int = 0
@@ -57,14 +58,29 @@ class Canvas:
         """For each masked position: may an end token be committed there now?"""
         allowed = {}
         for g in self.gaps:
+            # An end at p would leave the gap empty if everything left of p is committed whitespace
+            # (a weak model likes to write the indentation and stop): then it is not allowed.
+            content_left, left = [], False
+            for p in range(g.start, g.end):
+                content_left.append(left)
+                left = left or self.ids[p] not in self.blank_ids
             clear_right = True  # only masks / end tokens seen so far, scanning right to left
             for p in range(g.end - 1, g.start - 1, -1):
                 tok = self.ids[p]
                 if tok == self.mask_id:
-                    allowed[p] = clear_right and (p > g.start or self.allow_empty)
+                    allowed[p] = clear_right and (content_left[p - g.start] or self.allow_empty)
                 elif tok not in self.end_ids:
                     clear_right = False
         return [allowed[p] for p in positions]
+
+    def blank_would_empty(self, pos: int) -> bool:
+        """Would a whitespace token at masked `pos` leave its gap with only whitespace before an end
+        token already committed to its right? (Then the fill would be empty: not allowed.)"""
+        if self.allow_empty or not self.blank_ids:
+            return False
+        g = self.gap_of(pos)
+        end = next((q for q in range(pos + 1, g.end) if self.ids[q] in self.end_ids), None)
+        return end is not None and all(q == pos or self.ids[q] in self.blank_ids for q in range(g.start, end))
 
     def gap_of(self, pos: int) -> Gap:
         return next(g for g in self.gaps if g.start <= pos < g.end)

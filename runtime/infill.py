@@ -85,7 +85,7 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     return Canvas(
         ids=ids, gaps=gaps, mask_id=spec.mask_id, pad_id=spec.pad_id, stop_ids=frozenset(spec.end_ids),
         line_ids=frozenset(line_ids), allow_empty=bool(job.params.get("allow_empty", False)), cancel=cancel,
-        expand_id=spec.expand_id,
+        expand_id=spec.expand_id, blank_ids=tokenizer.blank_ids,
     )
 
 
@@ -98,6 +98,11 @@ def _ban(logits: torch.Tensor, canvas: Canvas, positions: list[int], mask_id: in
     if banned:
         rows = torch.tensor(banned, device=logits.device)
         logits[rows[:, None], end_index[None, :]] = float("-inf")
+    no_blank = [i for i, p in enumerate(positions) if canvas.blank_would_empty(p)]
+    if no_blank:
+        rows = torch.tensor(no_blank, device=logits.device)
+        blank = torch.tensor(sorted(canvas.blank_ids), device=logits.device)
+        logits[rows[:, None], blank[None, :]] = float("-inf")
     return logits
 
 
@@ -126,6 +131,8 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
             if c.ids[p] != mask_id or (tok in c.end_ids and not c.end_allowed([p])[0]):
                 continue
             if tok == c.expand_id and c.gap_of(p).length >= c.gap_of(p).budget:
+                continue
+            if tok in c.blank_ids and c.blank_would_empty(p):
                 continue
             c.commit(p, tok, float(probs[i]))
             if tok in c.end_ids:

@@ -38,6 +38,16 @@ class Tokenizer:
         return self.inner.get_vocab_size(with_added_tokens=True)
 
     @cached_property
+    def blank_ids(self) -> frozenset[int]:
+        """Ids whose text is only spaces and tabs (indentation); computed once, on first use."""
+        out = set()
+        for idx in range(self.vocab_size):
+            text = self.inner.decode([idx], skip_special_tokens=False)
+            if text and not text.strip(" \t"):
+                out.add(idx)
+        return frozenset(out)
+
+    @cached_property
     def newline_ids(self) -> frozenset[int]:
         """Ids whose decoded text holds a newline. Decoding one id at a time is exact for byte-level
         vocabularies (a token is whole bytes); computed once per tokenizer, on first use."""

@@ -12,6 +12,7 @@ from runtime.decoding import STRATEGIES, make_strategy
 from runtime.infill import step
 
 MASK, PAD, EOS, V = 0, 1, 2, 12
+BLANK = 4  # a whitespace-only token
 
 
 class RandomLogits:
@@ -36,7 +37,7 @@ def make_canvas(sizes, budget_extra=0):
     for n in sizes:
         gaps.append(Gap(len(ids), len(ids) + n, n + budget_extra, 2))
         ids += [MASK] * n + [7, 8]
-    return Canvas(ids=ids, gaps=gaps, mask_id=MASK, pad_id=PAD, stop_ids=frozenset({PAD, EOS}))
+    return Canvas(ids=ids, gaps=gaps, mask_id=MASK, pad_id=PAD, stop_ids=frozenset({PAD, EOS}), blank_ids=frozenset({BLANK}))
 
 
 params = {"one": {}, "threshold": {"tau": 0.5}, "factor": {"factor": 1.0}, "margin": {"k": 2}, "entropy": {"k": 3}}
@@ -71,6 +72,7 @@ def test_rules_hold_for_every_strategy(name, sizes, seed, end_boost, temperature
             first = ends.index(True)
             assert all(ends[first:]), f"end tokens form a right-edge run: {toks}"
             assert first > 0, "no empty fill unless allowed"
+            assert any(t != BLANK for t in toks[:first]), f"a fill of only whitespace counts as empty: {toks}"
 
 
 def test_threshold_commits_best_plus_all_above_tau():
