@@ -38,23 +38,25 @@ class Tokenizer:
         return self.inner.get_vocab_size(with_added_tokens=True)
 
     @cached_property
-    def blank_ids(self) -> frozenset[int]:
-        """Ids whose text is only spaces and tabs (indentation); computed once, on first use."""
-        out = set()
-        for idx in range(self.vocab_size):
-            text = self.inner.decode([idx], skip_special_tokens=False)
-            if text and not text.strip(" \t"):
-                out.add(idx)
-        return frozenset(out)
-
-    @cached_property
-    def newline_ids(self) -> frozenset[int]:
-        """Ids whose decoded text holds a newline. Decoding one id at a time is exact for byte-level
-        vocabularies (a token is whole bytes); computed once per tokenizer, on first use."""
-        out = set()
+    def _classes(self) -> tuple[frozenset[int], frozenset[int]]:
+        """(newline ids, blank ids) in one pass over the vocabulary, on first use. Decoding one id at
+        a time is exact for byte-level vocabularies (a token is whole bytes)."""
+        newline, blank = set(), set()
         for idx in range(self.vocab_size):
             text = self.inner.decode([idx], skip_special_tokens=False)
             if "\n" in text:
-                out.add(idx)
-        return frozenset(out)
+                newline.add(idx)
+            elif text and not text.strip(" \t"):
+                blank.add(idx)
+        return frozenset(newline), frozenset(blank)
+
+    @property
+    def newline_ids(self) -> frozenset[int]:
+        """Ids whose text holds a newline (line mode ends a gap there)."""
+        return self._classes[0]
+
+    @property
+    def blank_ids(self) -> frozenset[int]:
+        """Ids whose text is only spaces and tabs (a fill of only these counts as empty)."""
+        return self._classes[1]
 

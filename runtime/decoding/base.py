@@ -9,10 +9,12 @@ the right edge) are applied to the logits before propose() by the infill loop, f
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 
-class Strategy:
+class Strategy(ABC):
     name = "base"
     metric = "prob"
 
@@ -51,5 +53,6 @@ class Strategy:
             return (probs_all * logp.clamp_min(-1e4)).sum(-1)  # negative entropy: higher = surer
         return probs
 
+    @abstractmethod
     def select(self, scores: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError  # each strategy defines its selection rule
+        """Indices (K,), K >= 1, of the positions to commit this step."""
