@@ -49,6 +49,7 @@ class TrainConfig:
     threads: int = 2
     bf16: bool = True
     seed: int = 0
+    init_from: str = ""  # a checkpoint dir (e.g. runtime/embedded) to start a new run from
 
 
 def model_config(cfg: TrainConfig, tok: Tokenizer) -> dict:
@@ -106,6 +107,11 @@ class Trainer:
     def _resume(self) -> None:
         weights = self.run / "model.safetensors"
         if not weights.is_file():
+            if self.cfg.init_from:  # e.g. the shipped model on a machine whose runs/ is gone
+                from runtime.loader import load_model
+
+                self.model.load_state_dict(load_model(self.cfg.init_from, dtype=torch.float32).state_dict())
+                print(f"initialised from {self.cfg.init_from}")
             return
         self.model.load_state_dict(load_file(str(weights)), strict=False)
         self.model.head.weight = self.model.embed.weight
