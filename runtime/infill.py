@@ -7,6 +7,7 @@ canvas cancelled or past its deadline stops before its next step.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -89,7 +90,14 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     )
 
 
-def _ban(logits: torch.Tensor, canvas: Canvas, positions: list[int], mask_id: int, end_index: torch.Tensor):
+@functools.lru_cache(maxsize=64)
+def _id_tensor(ids: frozenset[int], device: torch.device) -> torch.Tensor:
+    """A sorted id tensor for a canvas's id set, built once per set and device, not once per step
+    (a real vocabulary has thousands of newline ids; frozensets cache their hash)."""
+    return torch.tensor(sorted(ids), dtype=torch.long, device=device)
+
+
+def _ban(logits: torch.Tensor, canvas: Canvas, positions: list[int], mask_id: int):
     logits[:, mask_id] = float("-inf")
     if canvas.expand_id is not None:
         full = [i for i, p in enumerate(positions) if canvas.gap_of(p).length >= canvas.gap_of(p).budget]
@@ -97,11 +105,12 @@ def _ban(logits: torch.Tensor, canvas: Canvas, positions: list[int], mask_id: in
     banned = [i for i, ok in enumerate(canvas.end_allowed(positions)) if not ok]
     if banned:
         rows = torch.tensor(banned, device=logits.device)
+        end_index = _id_tensor(canvas.end_ids, logits.device)
         logits[rows[:, None], end_index[None, :]] = float("-inf")
     no_blank = [i for i, p in enumerate(positions) if canvas.blank_would_empty(p)]
     if no_blank:
         rows = torch.tensor(no_blank, device=logits.device)
-        blank = torch.tensor(sorted(canvas.blank_ids), device=logits.device)
+        blank = _id_tensor(canvas.blank_ids, logits.device)
         logits[rows[:, None], blank[None, :]] = float("-inf")
     return logits
 
@@ -120,8 +129,7 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
     for c, strat, pos, logits in zip(canvases, strategies, positions, all_logits):
         if not pos:
             continue
-        end_index = torch.tensor(sorted(c.end_ids), device=logits.device)
-        logits = _ban(logits, c, pos, mask_id, end_index)  # (M, V)
+        logits = _ban(logits, c, pos, mask_id)  # (M, V)
         tokens, probs, scores = strat.propose(logits)
         chosen = strat.select(scores, probs)
         # Most confident first; a later pick that now breaks a rule (an end token left of content

@@ -51,7 +51,6 @@ class ModelSpec:
     bos_id: int | None = None
     extra_end_ids: tuple[int, ...] = ()
     expand_id: int | None = None  # DreamOn: committing it opens one more mask in the gap
-    block_causal: bool = False
     defaults: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property

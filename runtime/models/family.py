@@ -28,7 +28,6 @@ class Family:
     arch: Callable[[dict], ArchConfig]
     weight_names: Callable[[ArchConfig], dict[str, str]]  # our parameter name -> checkpoint tensor name
     shifted: bool  # default; config "logits_shifted" overrides
-    block_causal_keys: tuple[str, ...] = ()
 
 
 def need(config: dict, *keys: str):
