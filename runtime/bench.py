@@ -1,6 +1,7 @@
 """`seed-lsp bench runtime`: per-step ms and tokens/s of the reference loop against ours, one run.
 
-reference : full bidirectional forward over the whole window, one token committed per step.
+reference : full bidirectional forward over the whole window (LM head over every row, as a
+            transformers forward), one token committed per step.
 exact     : full forward per step, threshold decoding (parallel commits, no cache).
 cached    : dual cache (gap-only steps, refresh every R), threshold decoding  <- our default.
 Each path runs the same canvas (random context ids around a gap of masks) for at most --steps
@@ -32,7 +33,7 @@ SHAPES = {
                      num_kv_heads=4, head_dim=128, rope_theta=1e6, rms_eps=1e-6, qkv_bias=True),
 }
 PATHS = {
-    "reference": dict(cached=False, strategy="one", params={}),
+    "reference": dict(cached=False, strategy="one", params={}, head_all=True),
     "exact": dict(cached=False, strategy="threshold", params={"tau": 0.9}),
     "cached": dict(cached=True, strategy="threshold", params={"tau": 0.9}),  # ours, the default
 }
@@ -72,7 +73,7 @@ def run_path(model, path: dict, context: int, gap: int, max_steps: int, refresh:
     """Time each step; the first step of the cached path is its prefill (a full forward)."""
     canvas = make_canvas(model, context, gap, seed=context)
     strat = make_strategy(path["strategy"], **path["params"])
-    runner = Runner(model, cached=path["cached"], refresh_every=refresh)
+    runner = Runner(model, cached=path["cached"], refresh_every=refresh, head_all=path.get("head_all", False))
     warm = make_canvas(model, 16, 4, 1)  # warm-up on a tiny canvas: allocator and kernels, not timing
     step([warm], [strat], Runner(model, cached=path["cached"]), model.spec.mask_id)
     times = []

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from runtime import draft as drafts
 from runtime.canvas import Canvas, Gap
 from runtime.decoding import make_strategy
 from runtime.jobs import CancelToken, InfillJob, InfillResult
@@ -34,6 +35,8 @@ class RunOptions:
     max_context: int = 2048  # tokens of text around the gaps kept (split before/after the gaps)
     reuse: bool = True  # carry a document's cache into its next job (cached path only)
     reuse_window: int = 8  # tokens recomputed on each side of what changed
+    draft: bool = True  # start a reused job from the document's last fill, checked by the model
+    head_all: bool = False  # exact path only: LM head over every row (the benches' reference loop)
 
 
 def heal_indent(texts: list[str]) -> tuple[list[str], str]:
@@ -49,7 +52,8 @@ def heal_indent(texts: list[str]) -> tuple[list[str], str]:
     return [head[: len(head) - len(tail)], *texts[1:]], tail
 
 
-def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: CancelToken) -> Canvas:
+def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: CancelToken, min_gap: int = 0) -> Canvas:
+    """The job's canvas: windowed text around gaps of masks; min_gap widens the first gap (a draft)."""
     spec = model.spec
     texts, _ = heal_indent(job.texts)
     pieces = [tokenizer.encode(t) for t in texts]
@@ -74,7 +78,7 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
         ids += piece
         if i < n_gaps:
             budget = max(job.max_tokens, sizes[i] or 0)
-            size = min(sizes[i] or default, budget)
+            size = min(max(sizes[i] or default, min_gap if i == 0 else 0), budget)
             gaps.append(Gap(len(ids), len(ids) + size, budget, max(grow, 1)))
             ids += [spec.mask_id] * size
     if spec.expand_id is not None:
@@ -192,18 +196,24 @@ def run_carrying(model, tokenizer, jobs, cancels, opts: RunOptions, carried: Car
     carried is used only for a one-job batch on the cached path; the returned Carried (or None)
     holds this run's final canvas and cache for the next job of the same document."""
     t0 = time.perf_counter()
-    canvases = [build_canvas(j, model, tokenizer, opts, c) for j, c in zip(jobs, cancels)]
     strategies = [make_strategy(j.strategy, **{k: v for k, v in j.params.items() if k not in LOOP_PARAMS}) for j in jobs]
+    draft = _draft(jobs, strategies, carried, tokenizer, model.spec.end_ids) if opts.cached and opts.draft else None
+    canvases = [build_canvas(j, model, tokenizer, opts, c, min_gap=len(draft or ())) for j, c in zip(jobs, cancels)]
     t1 = time.perf_counter()
-    runner = Runner(model, cached=opts.cached, refresh_every=opts.refresh_every, vicinity=opts.vicinity)
+    runner = Runner(model, cached=opts.cached, refresh_every=opts.refresh_every, vicinity=opts.vicinity,
+                    head_all=opts.head_all and not opts.cached)
     reused = False
     if carried is not None and opts.cached and len(canvases) == 1:
         seeded = transplant(carried, canvases[0].ids, model, window=opts.reuse_window)
         if seeded is not None:
             runner.start_from(canvases[0], *seeded)
             reused = True
+    kept = 0
+    if draft:
+        positions = drafts.place(canvases[0], draft)
+        kept = drafts.check(canvases[0], positions, runner, lambda lg, c, pos: _ban(lg, c, pos, model.spec.mask_id))
     spec = model.spec
-    first = None
+    first = time.perf_counter() if draft else None  # the check's first forward was the prefill
     while any(c.stop_reason is None and not c.finished() for c in canvases):
         step(canvases, strategies, runner, spec.mask_id)
         first = first or time.perf_counter()
@@ -224,5 +234,20 @@ def run_carrying(model, tokenizer, jobs, cancels, opts: RunOptions, carried: Car
         r.timings["postprocess"] = (t3 - t2) * 1e3
         r.timings["total"] = (t3 - t0) * 1e3
         r.timings["reused"] = float(reused)
-    carry = Carried(canvases[0].ids, runner.cache) if len(canvases) == 1 and runner.cache is not None else None
+        r.timings["drafted"], r.timings["draft_kept"] = float(len(draft or ())), float(kept)
+    carry = None
+    if len(canvases) == 1 and runner.cache is not None:
+        last = drafts.LastFill(jobs[0].texts, jobs[0].mode, results[0].text, canvases[0].gaps[0].end_token)
+        carry = Carried(canvases[0].ids, runner.cache, last if len(jobs[0].texts) == 2 else None)
     return results, carry
+
+
+def _draft(jobs, strategies, carried: Carried | None, tokenizer, stop_ids) -> list[int] | None:
+    """Draft ids for a one-job batch from the document's last fill (runtime/draft.py), or None."""
+    if carried is None or len(jobs) != 1 or strategies[0].temperature > 0:
+        return None
+    text = drafts.aim(carried.last, jobs[0])
+    if text is None:
+        return None
+    indent = heal_indent(jobs[0].texts)[1]
+    return drafts.draft_ids(text, indent, carried.last.end_token, stop_ids, tokenizer, jobs[0].max_tokens) or None

@@ -19,10 +19,12 @@ from runtime.layers import KVCache, apply_rope, rope_cos_sin
 
 @dataclass
 class Carried:
-    """A finished job's state for one document: its canvas ids and K/V cache (batch of 1)."""
+    """A finished job's state for one document: its canvas ids and K/V cache (batch of 1), and what
+    it wrote (runtime/draft.py: the next job may start from it)."""
 
     ids: list[int]
     cache: KVCache
+    last: object = None  # runtime.draft.LastFill | None
 
 
 def common_ends(old: list[int], new: list[int]) -> tuple[int, int]:

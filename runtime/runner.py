@@ -1,7 +1,8 @@
 """Model runner: owns the device state of one denoising batch and answers "the logits of these
 positions of these canvases, now".
 
-exact  : a full bidirectional forward over every canvas each step (the reference path).
+exact  : a full bidirectional forward over every canvas each step (the reference path; with
+         head_all it also runs the LM head over every row, as a transformers forward does).
 cached : dual cache. A full forward fills the K/V cache of every position (prefix, gaps, suffix);
          later steps run only the gap rows (plus `vicinity` rows on each side and, for shifted
          models, the row before each gap) against the cached context. The context's K/V depend on
@@ -17,11 +18,13 @@ from runtime.models.base import DiffusionLM
 
 
 class Runner:
-    def __init__(self, model: DiffusionLM, cached: bool = True, refresh_every: int = 32, vicinity: int = 1) -> None:
+    def __init__(self, model: DiffusionLM, cached: bool = True, refresh_every: int = 32, vicinity: int = 1,
+                 head_all: bool = False) -> None:
         if refresh_every < 1 or vicinity < 0:
             raise ValueError("refresh_every must be >= 1 and vicinity >= 0")
         self.model, self.cached = model, cached
         self.refresh_every, self.vicinity = refresh_every, vicinity
+        self.head_all = head_all  # benches' reference loop: logits for every row, then pick the gap's
         self.shift = 1 if model.spec.shifted else 0
         self.cache = None
         self.layouts: list[tuple[int, int]] | None = None
@@ -64,6 +67,9 @@ class Runner:
         else:
             hidden, index = self._rows(canvases, positions)
         self.layouts = layouts
+        if self.head_all and index is None:
+            every = self.model.head_logits(hidden)  # (B, T, V)
+            return [every[b, torch.tensor(self._src_rows(pos), dtype=torch.long, device=every.device)] for b, pos in enumerate(positions)]
         out = []
         for b, pos in enumerate(positions):
             src = self._src_rows(pos)

@@ -1,9 +1,9 @@
-"""`seed-lsp bench runtime|lsp ...`: dispatch to the runtime and LSP benchmarks."""
+"""`seed-lsp bench runtime|infill|lsp ...`: dispatch to the runtime, whole-infill and LSP benchmarks."""
 from __future__ import annotations
 
 import importlib
 
-BENCHES = {"runtime": "runtime.bench", "lsp": "seed_lsp.bench_lsp"}
+BENCHES = {"runtime": "runtime.bench", "infill": "runtime.bench_infill", "lsp": "seed_lsp.bench_lsp"}
 
 
 def main(argv: list[str]) -> int:

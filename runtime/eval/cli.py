@@ -1,7 +1,7 @@
 """`seed-lsp eval humaneval`: HumanEval infilling pass@1 and exact match of a model (or a baseline).
 
     seed-lsp eval humaneval --split single-line|multi-line|random-span [--model DIR]
-        [--strategy NAME] [--threshold X] [--limit N] [--json OUT] [--jsonl OUT]
+        [--strategy NAME] [--threshold X] [--path cached|exact] [--limit N] [--json OUT] [--jsonl OUT]
         [--oracle | --empty] [--seed S] [--workers K]
 
 --oracle fills every gap with its canonical middle (must score 100 %: proves the harness; the exit
@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--threshold", type=float, default=None, help="tau of the threshold strategy (default 0.9)")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="another strategy parameter (e.g. temperature=0.2, k=2); repeatable")
+    ap.add_argument("--path", choices=("cached", "exact"), default="cached",
+                    help="engine path: cached (dual cache, the default) or exact (full forward each step; "
+                         "with --strategy one it is the reference loop)")
     ap.add_argument("--max-tokens", type=int, default=None, help="gap budget (default 64 line, 256 block)")
     ap.add_argument("--limit", type=int, default=None, help="N tasks spread evenly over the split")
     ap.add_argument("--json", default=None, metavar="OUT", help="write the summary JSON here")
@@ -95,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         budget = {"line": args.max_tokens or 64, "block": args.max_tokens or 256}
         try:
-            source = engine_source = EngineSource(args.model, args.strategy, params, budget)
+            source = engine_source = EngineSource(args.model, args.strategy, params, budget,
+                                                  cached=args.path == "cached")
         except ValueError as exc:  # unknown strategy or parameter, unloadable checkpoint
             print(f"seed-lsp eval: {exc}", file=sys.stderr)
             return 2
@@ -112,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": engine_source.model_name if engine_source is not None else None,
         "strategy": args.strategy if name == "model" else None,
         "params": params if name == "model" else {},
+        "path": args.path if name == "model" else None,
         "limit": args.limit, "seed": args.seed, "workers": args.workers, "timeout_s": args.timeout,
         "wall_s": round(time.perf_counter() - start, 1),
     }

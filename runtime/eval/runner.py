@@ -31,15 +31,16 @@ def empty(task: Task) -> Completion:
 
 class EngineSource:
     """Completions from the model: mode "line" for single-line tasks, "block" otherwise.
-    max_tokens: gap budget per mode; params: strategy parameters (e.g. threshold)."""
+    max_tokens: gap budget per mode; params: strategy parameters (e.g. threshold); cached=False runs
+    the exact path (a full forward per step; with strategy "one" that is the reference loop)."""
 
     def __init__(self, model: str | None, strategy: str, params: dict[str, Any],
-                 max_tokens: dict[str, int]) -> None:
+                 max_tokens: dict[str, int], cached: bool = True) -> None:
         from runtime import Engine
         from runtime.decoding import make_strategy
 
         make_strategy(strategy, **params)  # fail on a bad name or parameter before loading a model
-        self.engine = Engine.load(path=model)
+        self.engine = Engine.load(path=model, cached=cached)
         self.strategy, self.params, self.max_tokens = strategy, params, max_tokens
         self.model_name = str(self.engine.stats().get("model") or model or "embedded")
 
