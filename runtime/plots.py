@@ -39,19 +39,26 @@ def plot_training(run: Path, out: Path) -> Path:
 
 
 def plot_bench(result: dict, out: Path) -> Path:
-    """Median ms per denoising step of each path at each context length (log scale)."""
+    """Two panels against context length (log-log), one line per path: the median ms of a
+    denoising step after the first, and the first step (the cached path's prefill, the reuse path's
+    edit window), with the roofline of a gap step as a dashed line."""
     plt = _pyplot()
-    contexts = sorted({r["context"] for r in result["rows"]})
-    paths = list(dict.fromkeys(r["path"] for r in result["rows"]))
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    width = 0.8 / len(paths)
-    for i, path in enumerate(paths):
-        ms = [next((r["ms_per_step"] for r in result["rows"] if r["context"] == c and r["path"] == path), 0) for c in contexts]
-        ax.bar([j + i * width for j in range(len(contexts))], ms, width, label=path)
-    ax.set_xticks([j + width * (len(paths) - 1) / 2 for j in range(len(contexts))], [str(c) for c in contexts])
-    ax.set(yscale="log", xlabel="context (tokens)", ylabel="ms per step (median)",
-           title=f"{Path(result['model']).name} on {result['device']} ({result['date']})")
-    ax.legend()
+    rows = result["rows"]
+    contexts = sorted({r["context"] for r in rows})
+    paths = list(dict.fromkeys(r["path"] for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, title in ((axes[0], "ms_per_step", "later steps (median)"), (axes[1], "first_step_ms", "first step")):
+        for path in paths:
+            pts = [(r["context"], r[key]) for r in rows if r["path"] == path]
+            ax.plot(*zip(*pts), marker="o", label=path)
+        roof = [(c, next(r["roofline_ms"] for r in rows if r["context"] == c)) for c in contexts if any("roofline_ms" in r for r in rows)]
+        if roof:
+            ax.plot(*zip(*roof), "k--", lw=1, label="roofline (gap step)")
+        ax.set(xscale="log", yscale="log", xlabel="context (tokens)", ylabel="ms", title=title)
+        ax.minorticks_off()  # the log axis would label its minor ticks over the contexts
+        ax.set_xticks(contexts, [str(c) for c in contexts])
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{Path(result['model']).name} on {result['device']}, {result.get('threads', '?')} thread(s) ({result['date']})")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     return out
