@@ -7,14 +7,15 @@ canvas cancelled or past its deadline stops before its next step.
 """
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 
 import torch
 
+from runtime import bans
 from runtime import draft as drafts
 from runtime.canvas import Canvas, Gap
+from runtime.decoding import fused as fused_head
 from runtime.decoding import make_strategy
 from runtime.jobs import CancelToken, InfillJob, InfillResult
 from runtime.reuse import Carried, transplant
@@ -94,29 +95,8 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     )
 
 
-@functools.lru_cache(maxsize=64)
-def _id_tensor(ids: frozenset[int], device: torch.device) -> torch.Tensor:
-    """A sorted id tensor for a canvas's id set, built once per set and device, not once per step
-    (a real vocabulary has thousands of newline ids; frozensets cache their hash)."""
-    return torch.tensor(sorted(ids), dtype=torch.long, device=device)
-
-
-def _ban(logits: torch.Tensor, canvas: Canvas, positions: list[int], mask_id: int):
-    logits[:, mask_id] = float("-inf")
-    if canvas.expand_id is not None:
-        full = [i for i, p in enumerate(positions) if canvas.gap_of(p).length >= canvas.gap_of(p).budget]
-        logits[full, canvas.expand_id] = float("-inf")
-    banned = [i for i, ok in enumerate(canvas.end_allowed(positions)) if not ok]
-    if banned:
-        rows = torch.tensor(banned, device=logits.device)
-        end_index = _id_tensor(canvas.end_ids, logits.device)
-        logits[rows[:, None], end_index[None, :]] = float("-inf")
-    no_blank = [i for i, p in enumerate(positions) if canvas.blank_would_empty(p)]
-    if no_blank:
-        rows = torch.tensor(no_blank, device=logits.device)
-        blank = _id_tensor(canvas.blank_ids, logits.device)
-        logits[rows[:, None], blank[None, :]] = float("-inf")
-    return logits
+def _ban(logits: torch.Tensor, canvas: Canvas, positions: list[int], mask_id: int) -> torch.Tensor:
+    return bans.apply(logits, canvas, positions, mask_id)
 
 
 def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> None:
@@ -129,12 +109,16 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
         positions.append([] if c.stop_reason else c.masked_positions())
     if not any(positions):
         return
-    all_logits = runner.logits(canvases, positions)
-    for c, strat, pos, logits in zip(canvases, strategies, positions, all_logits):
+    fused = runner.fused_head(strategies)
+    # Fused: the gap rows' hidden states go through kernels.gap_head (no (M, V) logits); else logits.
+    rows = runner.rows(canvases, positions, normed=False) if fused else runner.logits(canvases, positions)
+    for c, strat, pos, x in zip(canvases, strategies, positions, rows):
         if not pos:
             continue
-        logits = _ban(logits, c, pos, mask_id)  # (M, V)
-        tokens, probs, scores = strat.propose(logits)
+        if fused:
+            tokens, probs, scores = fused_head.propose(runner.model, c, pos, x, strat)
+        else:
+            tokens, probs, scores = strat.propose(_ban(x, c, pos, mask_id))  # x: (M, V) logits
         chosen = strat.select(scores, probs)
         # Most confident first; a later pick that now breaks a rule (an end token left of content
         # committed this step, or a slot already padded) waits for the next step.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from runtime.canvas import Canvas
+from runtime.decoding import fused
 from runtime.models.base import DiffusionLM
 
 
@@ -32,6 +33,10 @@ class Runner:
         self.full_forwards = 0
         self.row_forwards = 0
         self.pending_rows: list[set[int]] | None = None  # stale rows the next gap-only step recomputes
+
+    def fused_head(self, strategies) -> bool:
+        """Whether this step's proposals come from kernels.gap_head (runtime/decoding/fused.py)."""
+        return not self.head_all and fused.usable(self.model, strategies)
 
     def start_from(self, canvas: Canvas, cache, stale_rows: list[int]) -> None:
         """Begin a one-canvas batch from a carried cache (runtime/reuse.py) instead of a full forward."""
@@ -58,35 +63,46 @@ class Runner:
     @torch.no_grad()
     def logits(self, canvases: list[Canvas], positions: list[list[int]]) -> list[torch.Tensor]:
         """positions[b]: canvas b's positions to predict -> one (M_b, V) fp32 logits tensor per canvas."""
+        if self.head_all and (not self.cached or self.cache is None):
+            hidden = self._full(canvases, positions)  # (B, T, C)
+            self.layouts = [(len(c.ids), c.layout_version) for c in canvases]
+            every = self.model.head_logits(hidden)  # (B, T, V): the reference computes every row's logits
+            return [every[b, self._rows_tensor(self._src_rows(pos), every.device)] for b, pos in enumerate(positions)]
+        return [self.model.head_logits(h) for h in self.rows(canvases, positions)]
+
+    @torch.no_grad()
+    def rows(self, canvases: list[Canvas], positions: list[list[int]], normed: bool = True) -> list[torch.Tensor]:
+        """positions[b] -> the hidden state (M_b, C) of the row predicting each position, after the
+        final norm (normed=False: before it, for kernels.gap_head)."""
         layouts = [(len(c.ids), c.layout_version) for c in canvases]
         full = (
             not self.cached or self.cache is None or layouts != self.layouts or self.since_refresh >= self.refresh_every
         )
         if full:
-            hidden, index = self._full(canvases, positions), None
+            hidden, index = self._full(canvases, positions, normed), None
         else:
-            hidden, index = self._rows(canvases, positions)
+            hidden, index = self._rows(canvases, positions, normed)
         self.layouts = layouts
-        if self.head_all and index is None:
-            every = self.model.head_logits(hidden)  # (B, T, V)
-            return [every[b, torch.tensor(self._src_rows(pos), dtype=torch.long, device=every.device)] for b, pos in enumerate(positions)]
         out = []
         for b, pos in enumerate(positions):
             src = self._src_rows(pos)
             if index is not None:
                 src = [index[b][r] for r in src]
-            rows = torch.tensor(src, dtype=torch.long, device=hidden.device)
-            out.append(self.model.head_logits(hidden[b, rows]))  # (M_b, V)
+            out.append(hidden[b, self._rows_tensor(src, hidden.device)])  # (M_b, C)
         return out
 
-    def _full(self, canvases, positions) -> torch.Tensor:
+    @staticmethod
+    def _rows_tensor(rows: list[int], device) -> torch.Tensor:
+        return torch.tensor(rows, dtype=torch.long, device=device)
+
+    def _full(self, canvases, positions, normed: bool = True) -> torch.Tensor:
         ids, self.key_mask = self._batch(canvases)
         self.cache = self.model.new_cache() if self.cached else None
         self.since_refresh = 1  # the full forward is one of the R steps of a refresh period
         self.full_forwards += 1
-        return self.model.hidden(ids, key_mask=self.key_mask, cache=self.cache)  # (B, T, C)
+        return self.model.hidden(ids, key_mask=self.key_mask, cache=self.cache, final_norm=normed)  # (B, T, C)
 
-    def _rows(self, canvases, positions):
+    def _rows(self, canvases, positions, normed: bool = True):
         """Gap-only forward; returns hidden (B, N, C) and, per canvas, a map row -> index in N."""
         row_sets = []
         for c, pos in zip(canvases, positions):
@@ -106,7 +122,8 @@ class Runner:
         ids = torch.tensor([[c.ids[p] for p in r] for c, r in zip(canvases, padded)], dtype=torch.long)
         dev = self.model.device
         rows, ids = rows.to(dev), ids.to(dev)
-        hidden = self.model.hidden(ids, positions=rows, key_mask=self.key_mask, cache=self.cache, rows=rows)  # (B, N, C)
+        hidden = self.model.hidden(ids, positions=rows, key_mask=self.key_mask, cache=self.cache, rows=rows,
+                                   final_norm=normed)  # (B, N, C)
         self.since_refresh += 1
         self.row_forwards += 1
         return hidden, [{row: i for i, row in enumerate(r)} for r in row_sets]

@@ -45,8 +45,10 @@ class DiffusionLM(nn.Module):
         key_mask: torch.Tensor | None = None,
         cache: KVCache | None = None,
         rows: torch.Tensor | None = None,
+        final_norm: bool = True,
     ) -> torch.Tensor:
-        """ids (B, N) -> final-normed hidden (B, N, C).
+        """ids (B, N) -> final-normed hidden (B, N, C) (before the final norm with final_norm=False:
+        the fused head of kernels.gap_head applies that norm itself).
 
         positions (B, N): rotary positions (default 0..N-1). key_mask (B, T): True = real key.
         cache + rows None: full forward that fills the cache. cache + rows (B, N): only these rows
@@ -58,7 +60,7 @@ class DiffusionLM(nn.Module):
         cos, sin = rope_cos_sin(positions, self.arch.head_dim, self.arch.rope_theta, x.dtype)
         for i, layer in enumerate(self.layers):
             x = layer(x, cos, sin, key_mask, i, cache, rows)
-        return self.norm(x)
+        return self.norm(x) if final_norm else x
 
     def head_logits(self, h: torch.Tensor) -> torch.Tensor:
         """(B, N, C) -> (B, N, V), in fp32 so that confidences compare across dtypes."""

@@ -22,6 +22,9 @@ class RandomLogits:
         self.g = torch.Generator().manual_seed(seed)
         self.end_boost = end_boost
 
+    def fused_head(self, strategies) -> bool:
+        return False  # logits come from here, not from kernels.gap_head
+
     def logits(self, canvases, positions):
         out = []
         for pos in positions:
