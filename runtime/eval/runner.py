@@ -39,7 +39,10 @@ class EngineSource:
         from runtime import Engine
         from runtime.decoding import make_strategy
 
-        make_strategy(strategy, **params)  # fail on a bad name or parameter before loading a model
+        from runtime.infill import LOOP_PARAMS
+
+        # fail on a bad name or parameter before loading a model (gap, grow, ... are the loop's)
+        make_strategy(strategy, **{k: v for k, v in params.items() if k not in LOOP_PARAMS})
         self.engine = Engine.load(path=model, cached=cached)
         self.strategy, self.params, self.max_tokens = strategy, params, max_tokens
         self.model_name = str(self.engine.stats().get("model") or model or "embedded")
