@@ -4,7 +4,7 @@ Contract
 --------
 sample_batch(tokens, batch_size, seq_len, rng, newline_id, mask_id, pad_id, eos_id, p_infill=0.6)
 returns {"input_ids", "targets"} (B, T) long, "loss_mask" (B, T) bool, "weights" (B, T) float32 (zero
-where loss_mask is False), "kind" (B,) long (0 diffusion, 1 infill) and "gap" (B, 2) long, the
+where loss_mask is False), "kind" (B,) long (0 diffusion, 1 infill, 2 several gaps) and "gap" (B, 2) long, the
 [start, end) of an infill row's gap ((0, 0) for diffusion rows). `targets` holds the true token
 everywhere; only positions in loss_mask count. The loss the weights are made for is
     sum(weights * cross_entropy(logits, targets)) / (B * T)
@@ -20,6 +20,10 @@ Row kinds (all randomness from `rng`, a numpy Generator, so a seed fixes the bat
   then pads, so pads only ever sit at the gap's right edge, the rule the decoder enforces. A fraction
   t ~ U(eps, 1) of the gap positions is masked (at least one): the model also learns from partly
   filled gaps. Loss on masked gap positions, weight 1/t; prefix and suffix are never in the loss.
+- several gaps (p_multi of the infill rows; kind 2): 2..max_gaps middles of 1-3 whole lines each,
+  at least one line of text between them, each followed by its own 0..max_slack pads; one t for the
+  row. Each forward then teaches several fills instead of one (the loss positions of an infill row
+  are few), and the model learns fillHoles' joint gaps. "gap" holds the first gap.
 - edit corruption (p_edit > 0, off by default; Seed Diffusion style): each unmasked token that could
   be in the loss region (the whole window for diffusion rows, the gap for infill rows) is replaced by
   a random non-special token with probability p_edit; the model must predict the original (weight 1).
@@ -45,6 +49,8 @@ def sample_batch(
     eps: float = 1e-3,
     p_edit: float = 0.0,
     vocab_size: int | None = None,
+    p_multi: float = 0.0,
+    max_gaps: int = 4,
 ) -> dict[str, torch.Tensor]:
     if len(tokens) < 3 * seq_len + 2:
         raise ValueError(f"token stream of {len(tokens)} is too short for seq_len {seq_len}")
@@ -53,8 +59,12 @@ def sample_batch(
     max_middle = max_middle or seq_len // 2
     rows = []
     for _ in range(batch_size):
+        row = None
         if rng.random() < p_infill:
-            row = infill_row(tokens, seq_len, rng, newline_id, mask_id, pad_id, eos_id, max_slack, max_middle, eps)
+            if rng.random() < p_multi:
+                n_gaps = int(rng.integers(2, max_gaps + 1))
+                row = multi_infill_row(tokens, seq_len, rng, newline_id, mask_id, pad_id, eos_id, max_slack, eps, n_gaps)
+            row = row or infill_row(tokens, seq_len, rng, newline_id, mask_id, pad_id, eos_id, max_slack, max_middle, eps)
         else:
             row = diffusion_row(tokens, seq_len, rng, mask_id, eps)
         if p_edit > 0:
@@ -113,6 +123,49 @@ def infill_row(
     region = np.zeros(seq_len, dtype=bool)
     region[n_prefix:n_prefix + gap] = True
     return masked_row(targets, region, rng, mask_id, eps, kind=1) | {"gap": (n_prefix, n_prefix + gap)}
+
+
+def multi_infill_row(
+    tokens: np.ndarray,
+    seq_len: int,
+    rng: np.random.Generator,
+    newline_id: int,
+    mask_id: int,
+    pad_id: int,
+    eos_id: int,
+    max_slack: int,
+    eps: float,
+    n_gaps: int,
+) -> dict | None:
+    """A window with up to n_gaps whole-line middles, each followed by its pads; None if none fit."""
+    p = int(rng.integers(0, len(tokens) - 2 * seq_len + 1))
+    chunk = np.asarray(tokens[p:p + 2 * seq_len], dtype=np.int64)  # (2T,)
+    ends = np.flatnonzero(chunk == newline_id)  # ends[k]: the newline that ends line k
+    pieces, regions, used, prev_hi = [], [], 0, 0
+    j = int(rng.integers(1, 6))  # the first middle starts after j lines of text
+    while len(regions) < n_gaps and j < len(ends):
+        lo = int(ends[j - 1]) + 1
+        last = min(j + (0 if rng.random() < 0.75 else int(rng.integers(1, 3))), len(ends) - 1)
+        hi = int(ends[last]) + (1 if rng.random() < 0.5 else 0)  # the newline in the middle or the text after
+        if ends[j] == lo or hi <= lo or (chunk[lo:hi] == eos_id).any():  # blank first line, or a file boundary
+            j += 1
+            continue
+        slack = int(rng.integers(0, max_slack + 1))
+        text = chunk[prev_hi:lo]
+        if used + len(text) + (hi - lo) + slack + 1 > seq_len:  # keep >= 1 token of text after the last gap
+            break
+        regions.append((used + len(text), used + len(text) + hi - lo + slack))
+        pieces += [text, chunk[lo:hi], np.full(slack, pad_id, dtype=np.int64)]
+        used, prev_hi = regions[-1][1], hi
+        j = last + 1 + int(rng.integers(1, 4))  # at least one line of text before the next middle
+    rest = chunk[prev_hi:prev_hi + seq_len - used]
+    if not regions or len(rest) < seq_len - used:
+        return None
+    targets = np.concatenate(pieces + [rest])  # (T,)
+    region = np.zeros(seq_len, dtype=bool)
+    for lo, hi in regions:
+        region[lo:hi] = True
+    return masked_row(targets, region, rng, mask_id, eps, kind=2) | {"gap": regions[0], "gaps": regions}
 
 
 def pick_middle(

@@ -43,6 +43,7 @@ class TrainConfig:
     total_tokens: int = 400_000_000  # the cosine schedule's horizon (across sessions)
     weight_decay: float = 0.05
     p_infill: float = 0.7
+    p_multi: float = 0.5  # share of the infill rows with several gaps (more fills per forward)
     minutes: float = 60.0  # wall-clock budget of this invocation
     save_every_min: float = 5.0
     log_every: int = 25
@@ -132,7 +133,8 @@ class Trainer:
         (self.run / "tokenizer.json").write_bytes((Path(self.cfg.data) / "tokenizer.json").read_bytes())
 
     def batch(self, tokens, rng) -> dict:
-        b = self.sample_batch(tokens, self.cfg.batch, self.cfg.seq_len, rng, p_infill=self.cfg.p_infill, **self.ids)
+        b = self.sample_batch(tokens, self.cfg.batch, self.cfg.seq_len, rng, p_infill=self.cfg.p_infill,
+                              p_multi=self.cfg.p_multi, **self.ids)
         return {k: torch.as_tensor(v) for k, v in b.items()}
 
     @torch.no_grad()

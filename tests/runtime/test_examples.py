@@ -154,3 +154,37 @@ def test_edit_corruption():
 def test_short_stream_is_rejected():
     with pytest.raises(ValueError):
         sample_batch(STREAM[:100], 2, T, np.random.default_rng(0), NL, MASK, PAD, EOS)
+
+
+def test_multi_gap_rows_hold_several_middles_each_with_right_edge_pads():
+    b = batch(p_infill=1.0, p_multi=1.0, batch_size=120, max_slack=8, seed=3)
+    assert (b["kind"] == 2).float().mean() > 0.8, "most rows fit several gaps (the rest fall back to one)"
+    for row in range(120):
+        if b["kind"][row] != 2:
+            continue
+        tgt, m = b["targets"][row].numpy(), b["loss_mask"][row].numpy()
+        pads = tgt == PAD
+        assert not pads[0]
+        assert is_excerpt(tgt[~pads]), "text + middles + text without the pads is real text"
+        lo, hi = b["gap"][row].tolist()
+        assert 1 <= lo < hi <= T and not m[:lo].any(), "no loss before the first gap"
+
+
+def test_multi_gap_loss_covers_every_gap():
+    from runtime.train.examples import multi_infill_row
+
+    rng = np.random.default_rng(5)
+    seen = 0
+    for _ in range(50):
+        row = multi_infill_row(STREAM, T, rng, NL, MASK, PAD, EOS, max_slack=4, eps=1e-3, n_gaps=3)
+        if row is None:
+            continue
+        seen += 1
+        gaps = row["gaps"]
+        assert 1 <= len(gaps) <= 3 and gaps[0][0] >= 1 and gaps[-1][1] < T
+        assert all(a[1] < b[0] for a, b in zip(gaps, gaps[1:])), "text between gaps"
+        assert row["region"].sum() == sum(hi - lo for lo, hi in gaps)
+        for lo, hi in gaps:
+            middle = row["targets"][lo:hi][row["targets"][lo:hi] != PAD]
+            assert len(middle) >= 1 and (row["targets"][lo:hi][len(middle):] == PAD).all(), "pads at the right edge"
+    assert seen > 30
