@@ -70,6 +70,13 @@ def make_canvas(model, context: int, gap: int, seed: int) -> Canvas:
                   stop_ids=frozenset(spec.end_ids))
 
 
+def header(model_name: str, device, dtype) -> dict:
+    """What every bench JSON starts with: the model, where it ran, and when."""
+    return {"model": model_name, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
+            "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+            "date": date.today().isoformat()}
+
+
 def sync(device) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -150,9 +157,7 @@ def main(argv: list[str]) -> int:
             if ref and r["context"] == context:
                 r["speedup_tokens_per_s"] = r["tokens_per_s"] / ref["tokens_per_s"]
                 r["step_ms_ratio"] = r["ms_per_step"] / ref["ms_per_step"]
-    out = {"model": name, "device": str(device), "dtype": str(dtype).replace("torch.", ""), "gap": a.gap,
-           "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
-           "date": date.today().isoformat(), "bandwidth_gbs": gbs, "bandwidth_source": gbs_source, "rows": rows}
+    out = header(name, device, dtype) | {"gap": a.gap, "bandwidth_gbs": gbs, "bandwidth_source": gbs_source, "rows": rows}
     print(f"{'context':>8} {'path':>10} {'first ms':>9} {'ms/step':>9} {'min ms':>8} {'tok/step':>8} {'tok/s':>9} "
           f"{'speedup':>8} {'roof ms':>8} {'x roof':>7}")
     for r in rows:

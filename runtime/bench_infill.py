@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
-from datetime import date
 
 import torch
 from tqdm import tqdm
 
+from runtime.bench import header
 from runtime.infill import RunOptions, run_carrying
 from runtime.jobs import CancelToken, InfillJob
 
@@ -155,9 +154,7 @@ def main(argv: list[str]) -> int:
         lookup = {t.task_id: Completion(x["text"], x["tokens"], x["steps"], x["ms"]) for t, x in have}
         records[arm] = run_eval([t for t, _ in have], lambda t: lookup[t.task_id], progress=False) if have else []
     summary = summarize(tasks, rows, records)
-    out = {"model": str(getattr(model, "path", a.model)), "device": str(model.device), "dtype": str(model.dtype).replace("torch.", ""),
-           "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
-           "date": date.today().isoformat(), "limit": a.limit, "summary": summary, "rows": rows}
+    out = header(str(getattr(model, "path", a.model)), model.device, model.dtype) | {"limit": a.limit, "summary": summary, "rows": rows}
     print(f"{'arm':>11} {'n':>4} {'median ms':>10} {'x ref':>7} {'steps':>6} {'pass@1':>7} {'exact':>6} {'vs cold':>8} {'same':>6}")
     for arm, s in summary.items():
         print(f"{arm:>11} {s['n']:>4} {s['median_ms']:>10.1f} {s['median_ratio_to_reference']:>7.3f} {s['mean_steps']:>6.2f} "
