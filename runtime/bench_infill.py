@@ -23,7 +23,8 @@ import torch
 from tqdm import tqdm
 
 from runtime.bench import header
-from runtime.infill import RunOptions, run_carrying
+from runtime.batch import run_carrying
+from runtime.infill import RunOptions
 from runtime.jobs import CancelToken, InfillJob
 
 ARMS = ("reference", "default", "edit-above", "edit-below")

@@ -1,9 +1,11 @@
 """Engine: the resident model behind a small API: submit(job) -> JobHandle, cancel(handle), stats().
 
 One worker thread owns the model. Jobs wait in a queue; the worker takes every waiting job (up to
-max_batch) and denoises them jointly, one forward per step for the whole batch. A newer job with
-the same key cancels the older one (latest wins); cancellation is checked between denoising steps,
-so it lands within one step. The engine knows nothing about editors: keys are opaque strings.
+max_batch) and denoises them jointly, one forward per step for the whole batch (runtime/batch.py).
+Jobs that arrive while a batch runs join it at the next step, and each job is answered as soon as
+its own canvas is done, not when the batch drains. A newer job with the same key cancels the older
+one (latest wins); cancellation is checked between denoising steps, so it lands within one step.
+The engine knows nothing about editors: keys are opaque strings.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import torch
 
 from collections import OrderedDict
 
-from runtime.infill import RunOptions, run_carrying
+from runtime.batch import BatchRun
+from runtime.infill import RunOptions
 from runtime.jobs import CancelToken, InfillJob, InfillResult
 from runtime.stats import EngineStats
 
@@ -114,11 +117,16 @@ class Engine:
         with self._cond:
             while not self._queue and not self._closed:
                 self._cond.wait()
-            batch = []
-            while self._queue and len(batch) < self.max_batch:
-                batch.append(self._queue.popleft())
+            batch = self._take_waiting(self.max_batch)
             self._running = batch
             return batch
+
+    def _take_waiting(self, limit: int) -> list[JobHandle]:
+        """Pop up to `limit` queued jobs (the caller holds the lock)."""
+        out = []
+        while self._queue and len(out) < limit:
+            out.append(self._queue.popleft())
+        return out
 
     def _loop(self) -> None:
         while True:
@@ -139,24 +147,47 @@ class Engine:
         return True
 
     def _run(self, batch: list[JobHandle]) -> None:
+        """Denoise a batch until it drains; newcomers join between steps while there is room."""
         key = batch[0].job.key if len(batch) == 1 else None
         carried = self._carried.pop(key, None) if key is not None and self.options.reuse else None
+        run = BatchRun(self.model, self.tokenizer, self.options)
+        slots: dict[int, JobHandle] = {}
         try:
             with torch.inference_mode():
-                jobs, tokens = [h.job for h in batch], [h.token for h in batch]
-                results, carry = run_carrying(self.model, self.tokenizer, jobs, tokens, self.options, carried)
+                for h in batch:
+                    slots[run.add(h.job, h.token, carried if len(batch) == 1 else None)] = h
+                self._answer(run, slots)
+                while run.live:
+                    run.step()
+                    self._answer(run, slots)
+                    self._join(run, slots)
         except Exception as exc:  # a bad job must not kill the worker; each caller gets the error
-            for h in batch:
+            for h in slots.values() if slots else batch:
                 if not h.future.done():
                     self._stats.errors += 1
                     h.future.set_exception(exc)
             return
+        carry = run.carry()
         if key is not None and carry is not None and self.options.reuse:
             self._carried[key] = carry
             while len(self._carried) > self.max_carried:
                 self._carried.popitem(last=False)
-        for h, r in zip(batch, results):
-            self._resolve(h, r)
+
+    def _answer(self, run: BatchRun, slots: dict) -> None:
+        for slot, result in run.done():
+            self._resolve(slots[slot], result)
+
+    def _join(self, run: BatchRun, slots: dict) -> None:
+        """Add jobs queued since the batch started (a full forward next step is their prefill)."""
+        if not self._queue or run.size >= self.max_batch:
+            return
+        with self._cond:
+            newcomers = self._take_waiting(self.max_batch - run.size)
+            self._running.extend(newcomers)
+        for h in newcomers:
+            if not self._finish_if_stopped(h):
+                slots[run.add(h.job, h.token)] = h
+                self._stats.joined += 1  # a job that joined a running batch
 
     def _resolve(self, h: JobHandle, result: InfillResult) -> None:
         latency = (time.perf_counter() - h.submitted) * 1e3

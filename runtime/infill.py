@@ -7,18 +7,14 @@ canvas cancelled or past its deadline stops before its next step.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 
 from runtime import bans
-from runtime import draft as drafts
 from runtime.canvas import Canvas, Gap
 from runtime.decoding import fused as fused_head
-from runtime.decoding import make_strategy
 from runtime.jobs import CancelToken, InfillJob, InfillResult
-from runtime.reuse import Carried, transplant
 from runtime.runner import Runner
 
 DEFAULT_GAP = {"line": 12, "block": 32, "span": 32}
@@ -167,71 +163,3 @@ def decode_result(canvas: Canvas, job: InfillJob, tokenizer, end_names: dict[int
         return InfillResult("", [""] * len(texts), 0, canvas.steps, reason, 0.0, timings)
     conf = sum(canvas.probs) / len(canvas.probs) if canvas.probs else 0.0
     return InfillResult(texts[0], texts, tokens, canvas.steps, reason, conf, timings)
-
-
-def run_batch(model, tokenizer, jobs: list[InfillJob], cancels: list[CancelToken], opts: RunOptions) -> list[InfillResult]:
-    """Denoise jobs jointly (one forward per step for the whole batch); one result per job."""
-    return run_carrying(model, tokenizer, jobs, cancels, opts)[0]
-
-
-def run_carrying(model, tokenizer, jobs, cancels, opts: RunOptions, carried: Carried | None = None):
-    """run_batch that also reuses and returns a document's carried cache (runtime/reuse.py).
-
-    carried is used only for a one-job batch on the cached path; the returned Carried (or None)
-    holds this run's final canvas and cache for the next job of the same document."""
-    t0 = time.perf_counter()
-    strategies = [make_strategy(j.strategy, **{k: v for k, v in j.params.items() if k not in LOOP_PARAMS}) for j in jobs]
-    draft = _draft(jobs, strategies, carried, tokenizer, model.spec.end_ids) if opts.cached and opts.draft else None
-    canvases = [build_canvas(j, model, tokenizer, opts, c, min_gap=len(draft or ())) for j, c in zip(jobs, cancels)]
-    t1 = time.perf_counter()
-    runner = Runner(model, cached=opts.cached, refresh_every=opts.refresh_every, vicinity=opts.vicinity,
-                    head_all=opts.head_all and not opts.cached)
-    reused = False
-    if carried is not None and opts.cached and len(canvases) == 1:
-        seeded = transplant(carried, canvases[0].ids, model, window=opts.reuse_window)
-        if seeded is not None:
-            runner.start_from(canvases[0], *seeded)
-            reused = True
-    kept = 0
-    if draft:
-        positions = drafts.place(canvases[0], draft)
-        kept = drafts.check(canvases[0], positions, runner, lambda lg, c, pos: _ban(lg, c, pos, model.spec.mask_id))
-    spec = model.spec
-    first = time.perf_counter() if draft else None  # the check's first forward was the prefill
-    while any(c.stop_reason is None and not c.finished() for c in canvases):
-        step(canvases, strategies, runner, spec.mask_id)
-        first = first or time.perf_counter()
-    t2 = time.perf_counter()
-    end_names = {i: "pad" for i in spec.extra_end_ids} | {spec.pad_id: "pad", spec.eos_id: "eos"}
-    if spec.eot_id is not None:
-        end_names[spec.eot_id] = "eos"
-    results = []
-    for c, j in zip(canvases, jobs):
-        timings = {
-            "tokenize": (t1 - t0) * 1e3,
-            "prefill": ((first or t2) - t1) * 1e3,
-            "steps": (t2 - (first or t2)) * 1e3,
-        }
-        results.append(decode_result(c, j, tokenizer, end_names, timings))
-    t3 = time.perf_counter()
-    for r in results:
-        r.timings["postprocess"] = (t3 - t2) * 1e3
-        r.timings["total"] = (t3 - t0) * 1e3
-        r.timings["reused"] = float(reused)
-        r.timings["drafted"], r.timings["draft_kept"] = float(len(draft or ())), float(kept)
-    carry = None
-    if len(canvases) == 1 and runner.cache is not None:
-        last = drafts.LastFill(jobs[0].texts, jobs[0].mode, results[0].text, canvases[0].gaps[0].end_token)
-        carry = Carried(canvases[0].ids, runner.cache, last if len(jobs[0].texts) == 2 else None)
-    return results, carry
-
-
-def _draft(jobs, strategies, carried: Carried | None, tokenizer, stop_ids) -> list[int] | None:
-    """Draft ids for a one-job batch from the document's last fill (runtime/draft.py), or None."""
-    if carried is None or len(jobs) != 1 or strategies[0].temperature > 0:
-        return None
-    text = drafts.aim(carried.last, jobs[0])
-    if text is None:
-        return None
-    indent = heal_indent(jobs[0].texts)[1]
-    return drafts.draft_ids(text, indent, carried.last.end_token, stop_ids, tokenizer, jobs[0].max_tokens) or None

@@ -18,7 +18,7 @@ def percentile(values: list[float], q: float) -> float:
 class EngineStats:
     def __init__(self, window: int = 1000) -> None:
         self._lock = threading.Lock()
-        self.jobs = self.cancelled = self.superseded = self.errors = self.tokens = self.steps = 0
+        self.jobs = self.cancelled = self.superseded = self.errors = self.tokens = self.steps = self.joined = 0
         self.stop_reasons: dict[str, int] = {}
         self.latencies: deque[float] = deque(maxlen=window)
 
@@ -38,6 +38,7 @@ class EngineStats:
             lat = list(self.latencies)
             return {
                 "jobs": self.jobs, "cancelled": self.cancelled, "superseded": self.superseded, "errors": self.errors,
+                "joined": self.joined,
                 "tokens": self.tokens, "steps": self.steps,
                 "tokens_per_step": self.tokens / self.steps if self.steps else 0.0,
                 "stop_reasons": dict(self.stop_reasons),

@@ -11,7 +11,8 @@ import torch
 from kernels import forced
 from runtime import InfillJob
 from runtime.decoding import make_strategy
-from runtime.infill import RunOptions, run_batch
+from runtime.batch import run_batch
+from runtime.infill import RunOptions
 from runtime.jobs import CancelToken
 from runtime.loader import load_model
 from runtime.runner import Runner

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from runtime import Engine, InfillJob
-from runtime.infill import RunOptions, run_batch
+from runtime.batch import run_batch
+from runtime.infill import RunOptions
 from runtime.jobs import CancelToken
 from runtime.loader import load_model, new_model, save_model
 from tests.helpers import qwen2_config, write_tokenizer

@@ -1,0 +1,144 @@
+"""A live denoising batch: jobs join between steps and leave as soon as their canvas is done.
+
+BatchRun(model, tokenizer, opts)
+  add(job, cancel, carried=None) -> slot   build the job's canvas; the first job of a batch on the
+                                           cached path starts from its document's carried cache and
+                                           last fill (runtime/reuse.py, runtime/draft.py)
+  step()                                   one denoising step over every live canvas
+  done() -> [(slot, InfillResult)]         jobs finished, stopped or cancelled since the last call
+  carry() -> Carried | None                cache and fill of a batch that only ever held one job
+  live, size                               any canvas still running; canvases in the batch
+A joining canvas changes the batch layout, so the runner's next forward is a full one: the
+newcomer's prefill, and a refresh for the others. Finished canvases stay in the batch, as rows of
+nothing, until it drains: taking one out would change the layout and cost the rest a full forward.
+"""
+from __future__ import annotations
+
+import time
+
+from runtime import draft as drafts
+from runtime.decoding import make_strategy
+from runtime.infill import LOOP_PARAMS, RunOptions, _ban, build_canvas, decode_result, heal_indent, step
+from runtime.jobs import CancelToken, InfillJob, InfillResult
+from runtime.reuse import Carried, transplant
+from runtime.runner import Runner
+
+
+class BatchRun:
+    def __init__(self, model, tokenizer, opts: RunOptions) -> None:
+        self.model, self.tokenizer, self.opts = model, tokenizer, opts
+        self.runner = Runner(model, cached=opts.cached, refresh_every=opts.refresh_every, vicinity=opts.vicinity,
+                             head_all=opts.head_all and not opts.cached)
+        spec = model.spec
+        self.end_names = {i: "pad" for i in spec.extra_end_ids} | {spec.pad_id: "pad", spec.eos_id: "eos"}
+        if spec.eot_id is not None:
+            self.end_names[spec.eot_id] = "eos"
+        self.jobs: list[InfillJob] = []
+        self.canvases = []
+        self.strategies = []
+        self.info: list[dict] = []  # per slot: times and reuse figures
+        self.resolved: set[int] = set()
+        self.results: dict[int, InfillResult] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self.canvases)
+
+    @property
+    def live(self) -> bool:
+        return any(i not in self.resolved for i in range(self.size))
+
+    def add(self, job: InfillJob, cancel: CancelToken, carried: Carried | None = None) -> int:
+        t0 = time.perf_counter()
+        strat = make_strategy(job.strategy, **{k: v for k, v in job.params.items() if k not in LOOP_PARAMS})
+        first = not self.canvases and self.opts.cached
+        draft = self._draft(job, strat, carried) if first and self.opts.draft else None
+        canvas = build_canvas(job, self.model, self.tokenizer, self.opts, cancel, min_gap=len(draft or ()))
+        info = {"t0": t0, "t1": time.perf_counter(), "first": None, "reused": 0.0, "drafted": 0.0, "kept": 0.0}
+        self.jobs.append(job)
+        self.canvases.append(canvas)
+        self.strategies.append(strat)
+        self.info.append(info)
+        if first and carried is not None:
+            seeded = transplant(carried, canvas.ids, self.model, window=self.opts.reuse_window)
+            if seeded is not None:
+                self.runner.start_from(canvas, *seeded)
+                info["reused"] = 1.0
+        if draft:
+            positions = drafts.place(canvas, draft)
+            mask_id = self.model.spec.mask_id
+            info["kept"] = float(drafts.check(canvas, positions, self.runner, lambda lg, c, pos: _ban(lg, c, pos, mask_id)))
+            info["drafted"], info["first"] = float(len(draft)), time.perf_counter()  # the check's forward was the prefill
+        return len(self.canvases) - 1
+
+    def _draft(self, job: InfillJob, strat, carried: Carried | None) -> list[int] | None:
+        if carried is None or strat.temperature > 0:
+            return None
+        text = drafts.aim(carried.last, job)
+        if text is None:
+            return None
+        indent = heal_indent(job.texts)[1]
+        ids = drafts.draft_ids(text, indent, carried.last.end_token, self.model.spec.end_ids, self.tokenizer, job.max_tokens)
+        return ids or None
+
+    def _running(self, i: int) -> bool:
+        c = self.canvases[i]
+        return i not in self.resolved and c.stop_reason is None and not c.finished()
+
+    def step(self) -> None:
+        if any(self._running(i) for i in range(self.size)):
+            step(self.canvases, self.strategies, self.runner, self.model.spec.mask_id)
+            now = time.perf_counter()
+            for info in self.info:
+                info["first"] = info["first"] or now
+
+    def done(self) -> list[tuple[int, InfillResult]]:
+        out = []
+        for i, c in enumerate(self.canvases):
+            if i in self.resolved:
+                continue
+            reason = c.stop_reason or c.cancel.stopped()
+            if reason and c.stop_reason is None:
+                c.stop_reason = reason
+            if c.stop_reason is None and not c.finished():
+                continue
+            self.resolved.add(i)
+            self.results[i] = self._result(i)
+            out.append((i, self.results[i]))
+        return out
+
+    def _result(self, i: int) -> InfillResult:
+        info, now = self.info[i], time.perf_counter()
+        first = info["first"] or now
+        timings = {"tokenize": (info["t1"] - info["t0"]) * 1e3, "prefill": (first - info["t1"]) * 1e3,
+                   "steps": (now - first) * 1e3}
+        result = decode_result(self.canvases[i], self.jobs[i], self.tokenizer, self.end_names, timings)
+        result.timings["postprocess"] = (time.perf_counter() - now) * 1e3
+        result.timings["total"] = (time.perf_counter() - info["t0"]) * 1e3
+        result.timings.update(reused=info["reused"], drafted=info["drafted"], draft_kept=info["kept"])
+        return result
+
+    def carry(self) -> Carried | None:
+        if self.size != 1 or self.runner.cache is None or 0 not in self.resolved:
+            return None
+        job, canvas = self.jobs[0], self.canvases[0]
+        fill = self.results[0].text
+        last = drafts.LastFill(job.texts, job.mode, fill, canvas.gaps[0].end_token) if len(job.texts) == 2 else None
+        return Carried(canvas.ids, self.runner.cache, last)
+
+
+def run_batch(model, tokenizer, jobs: list[InfillJob], cancels: list[CancelToken], opts: RunOptions) -> list[InfillResult]:
+    """Denoise jobs jointly (one forward per step for the whole batch); one result per job."""
+    return run_carrying(model, tokenizer, jobs, cancels, opts)[0]
+
+
+def run_carrying(model, tokenizer, jobs, cancels, opts: RunOptions, carried: Carried | None = None):
+    """run_batch that also starts from and returns a document's carried cache (a one-job batch)."""
+    run = BatchRun(model, tokenizer, opts)
+    for job, cancel in zip(jobs, cancels):
+        run.add(job, cancel, carried if len(jobs) == 1 else None)
+    results: dict[int, InfillResult] = dict(run.done())
+    while run.live:
+        run.step()
+        results.update(run.done())
+    return [results[i] for i in range(len(jobs))], run.carry()
