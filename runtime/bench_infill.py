@@ -3,14 +3,16 @@
 Arms (same model, greedy, run task by task in turn so that a noisy machine slows all of them alike):
   reference   exact path, one token per step: a full forward over the window at every step, LM head
               over every row (what a transformers forward computes)
+  exact       exact path, threshold 0.9: the default's decoding without the cache (its quality check)
   default     cached path, threshold 0.9: what the server runs, cold
   edit-above  the default path after a one-character edit 2-6 lines above the cursor: the request
               before the edit leaves the document's cache and fill behind (runtime/reuse.py,
               runtime/draft.py), the timed request is the task's own text
   edit-below  the same with the edit 2-6 lines below the cursor
 Reported per arm: median and mean latency, the median per-task ratio to the reference, mean steps,
-pass@1 and exact match (tests run in the eval sandbox), and, for the edit arms, the share of
-completions equal to the cold default's and of their latency over the cold default's.
+pass@1 and exact match (tests run in the eval sandbox); for the default, the share of completions
+equal to the exact path's (what the cache costs in quality); for the edit arms, the share equal to
+the cold default's and their latency over the cold default's.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from runtime.batch import run_carrying
 from runtime.infill import RunOptions
 from runtime.jobs import CancelToken, InfillJob
 
-ARMS = ("reference", "default", "edit-above", "edit-below")
+ARMS = ("reference", "exact", "default", "edit-above", "edit-below")
 
 
 def edit_line(text: str, k: int, from_end: bool) -> str | None:
@@ -68,6 +70,7 @@ class Arms:
         self.model, self.tokenizer, self.max_tokens, self.tau = model, tokenizer, max_tokens, tau
         max_context = int(model.spec.defaults.get("max_context", RunOptions.max_context))
         self.exact = RunOptions(cached=False, max_context=max_context, head_all=True)
+        self.exact_threshold = RunOptions(cached=False, max_context=max_context)
         self.cached = RunOptions(cached=True, max_context=max_context)
 
     def job(self, prefix: str, suffix: str, strategy: str) -> InfillJob:
@@ -84,6 +87,8 @@ class Arms:
         out = {}
         r, ms, _ = self.run(self.job(prefix, suffix, "one"), self.exact)
         out["reference"] = (r, ms)
+        r, ms, _ = self.run(self.job(prefix, suffix, "threshold"), self.exact_threshold)
+        out["exact"] = (r, ms)
         r, ms, _ = self.run(self.job(prefix, suffix, "threshold"), self.cached)
         out["default"] = (r, ms)
         for where in ("above", "below"):
@@ -111,6 +116,8 @@ def summarize(tasks, rows: list[dict], records: dict) -> dict:
              "mean_ms_ratio_to_reference": statistics.fmean(ms) / statistics.fmean(r["arms"]["reference"]["ms"] for r in mine),
              "mean_steps": statistics.fmean(row["arms"][arm]["steps"] for row in mine),
              "pass@1": 100.0 * sum(r.passed for r in recs) / len(recs), "exact": 100.0 * sum(r.exact for r in recs) / len(recs)}
+        if arm == "default":
+            s["same_text_as_exact"] = 100.0 * sum(row["arms"][arm]["text"] == row["arms"]["exact"]["text"] for row in mine) / len(mine)
         if arm.startswith("edit"):
             cold = [row["arms"]["default"] for row in mine]
             s["same_text_as_cold"] = 100.0 * sum(row["arms"][arm]["text"] == c["text"] for row, c in zip(mine, cold)) / len(mine)

@@ -41,7 +41,8 @@ def test_infill_bench_arms(tiny_model_dir, tmp_path):
     assert bench_infill.main(["--model", str(tiny_model_dir), "--limit", "3", "--quiet", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     s = res["summary"]
-    assert {"reference", "default", "edit-above"} <= set(s)
+    assert {"reference", "exact", "default", "edit-above"} <= set(s)
+    assert 0 <= s["default"]["same_text_as_exact"] <= 100
     assert s["reference"]["median_ratio_to_reference"] == 1.0
     for arm in ("edit-above", "edit-below"):
         if arm in s:
