@@ -18,21 +18,29 @@ def _pyplot():
 
 
 def plot_training(run: Path, out: Path) -> Path:
-    """Loss (smoothed) and tokens/s against tokens seen, from RUN/log.jsonl."""
+    """Loss (smoothed) and tokens/s against tokens seen, from RUN/log.jsonl; with a third panel for
+    the held-out line probe (runtime/train/probe.py) when the log has its rows."""
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    probes = [r for r in rows if "probe_exact" in r]
+    rows = [r for r in rows if "loss" in r]
     plt = _pyplot()
     tokens = [r["tokens"] / 1e6 for r in rows]
     loss, smooth, ema = [r["loss"] for r in rows], [], None
     for x in loss:
         ema = x if ema is None else 0.9 * ema + 0.1 * x
         smooth.append(ema)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 3 if probes else 2, figsize=(15 if probes else 10, 3.6))
+    a, b = axes[0], axes[1]
     a.plot(tokens, loss, alpha=0.25, label="loss")
     a.plot(tokens, smooth, label="EMA 0.9")
     a.set(xlabel="tokens (M)", ylabel="weighted masked-diffusion loss", title="training loss", ylim=(0, max(smooth) * 1.2))
     a.legend()
     b.plot(tokens, [r["tok_s"] for r in rows])
     b.set(xlabel="tokens (M)", ylabel="tokens / s", title="throughput (2 shared CPU cores)")
+    if probes:
+        c = axes[2]
+        c.plot([r["tokens"] / 1e6 for r in probes], [r["probe_exact"] for r in probes], marker="o")
+        c.set(xlabel="tokens (M)", ylabel="% exact", title="held-out whole lines filled exactly")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     return out

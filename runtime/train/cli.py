@@ -3,6 +3,7 @@
   seed-lsp train run    [--data data] [--run runs/embedded] [--minutes 60] [--FIELD VALUE ...]
   seed-lsp train export [--run runs/embedded] [--out runtime/embedded] [--dtype bf16|fp32]
   seed-lsp train plot   [--run runs/embedded] [--out docs/img/train-loss.png]
+  seed-lsp train probe  [--model DIR] [--n 32]     held-out whole lines filled exactly (JSON)
 
 Every TrainConfig field is a flag (--seq-len 256, --batch 16, --no-bf16 ...). Building the corpus
 and the tokenizer are their own modules (docs/training-data.md).
@@ -86,6 +87,23 @@ def main(argv: list[str]) -> int:
         p.add_argument("--out", default=Path("docs/img/train-loss.png"), type=Path)
         a = p.parse_args(rest)
         print(plot_training(a.run, a.out))
+        return 0
+    if cmd == "probe":
+        import numpy as np
+
+        from runtime.embedded import embedded_model_dir
+        from runtime.loader import load_model
+        from runtime.train.probe import line_probe
+
+        p = argparse.ArgumentParser(prog="seed-lsp train probe")
+        p.add_argument("--model", default=None, help="checkpoint directory (default: the embedded model)")
+        p.add_argument("--data", default=Path("data"), type=Path)
+        p.add_argument("--n", type=int, default=32)
+        a = p.parse_args(rest)
+        model = load_model(a.model or embedded_model_dir())
+        tokens = np.memmap(a.data / "tokens" / "heldout.bin", dtype=np.uint16, mode="r")
+        max_context = int(model.spec.defaults.get("max_context", 192))
+        print(json.dumps(line_probe(model, model.tokenizer, tokens, n=a.n, max_context=max_context)))
         return 0
     print(f"unknown train command {cmd!r}\n{__doc__}")
     return 2

@@ -137,6 +137,15 @@ class Trainer:
                               p_multi=self.cfg.p_multi, **self.ids)
         return {k: torch.as_tensor(v) for k, v in b.items()}
 
+    def probe(self) -> None:
+        """Held-out whole-line fills (runtime/train/probe.py), into the state and the log."""
+        from runtime.train.probe import line_probe
+
+        result = line_probe(self.model, self.tok, self.heldout_tokens, n=64, max_context=self.cfg.seq_len - 64)
+        self.state.update(result)
+        with open(self.run / "log.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.state["step"], "tokens": self.state["tokens"], **result}) + "\n")
+
     @torch.no_grad()
     def heldout_loss(self, n: int = 4) -> float:
         rng = np.random.default_rng(1234)  # the same held-out batches every time
@@ -172,8 +181,8 @@ class Trainer:
             if st["step"] % cfg.log_every == 0:
                 rate = window_tokens / max(time.time() - window_t, 1e-6)
                 window_tokens, window_t = 0, time.time()
-                row = {"step": st["step"], "tokens": st["tokens"], "loss": float(loss), "lr": group["lr"], "tok_s": rate}
-                bar.set_postfix(loss=f"{float(loss):.3f}", tok_s=f"{rate:.0f}", tokens=f"{st['tokens'] / 1e6:.1f}M")
+                row = {"step": st["step"], "tokens": st["tokens"], "loss": float(loss.detach()), "lr": group["lr"], "tok_s": rate}
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", tok_s=f"{rate:.0f}", tokens=f"{st['tokens'] / 1e6:.1f}M")
                 with open(self.run / "log.jsonl", "a") as f:
                     f.write(json.dumps(row) + "\n")
             bar.n = int(time.time() - start)
@@ -181,10 +190,12 @@ class Trainer:
             if time.time() - last_save > cfg.save_every_min * 60:
                 st["elapsed_s"] += time.time() - last_save
                 st["heldout_loss"] = self.heldout_loss()
+                self.probe()
                 self.save()
                 last_save = time.time()
         st["elapsed_s"] += time.time() - last_save
         st["heldout_loss"] = self.heldout_loss()
+        self.probe()
         self.save()
         bar.close()
         return st

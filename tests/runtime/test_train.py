@@ -1,0 +1,72 @@
+"""The training recipe end to end on a tiny model: a run trains and saves, resumes where it stopped,
+logs the held-out line probe, exports a checkpoint the runtime loads and serves, and plots."""
+from __future__ import annotations
+
+import inspect
+import json
+
+import numpy as np
+
+from runtime import Engine
+from runtime.train.cli import main as train_main
+from runtime.train.probe import probe_lines
+from tests.helpers import write_tokenizer
+
+
+def make_data(root):
+    import argparse, csv, textwrap  # noqa: E401  (their sources are the data)
+
+    tok = write_tokenizer(root)
+    eos = tok.token_to_id("<|endoftext|>")
+    ids = []
+    for module in (argparse, csv, textwrap):
+        ids += tok.encode(inspect.getsource(module)) + [eos]
+    stream = np.asarray(ids, dtype=np.uint16)
+    (root / "tokens").mkdir()
+    cut = len(stream) * 9 // 10
+    stream[:cut].tofile(root / "tokens" / "train.bin")
+    stream[cut:].tofile(root / "tokens" / "heldout.bin")
+    return tok
+
+
+SMALL = ["--hidden", "32", "--layers", "1", "--heads", "2", "--kv-heads", "1", "--intermediate", "64", "--seq-len", "96",
+         "--batch", "4", "--warmup", "2", "--log-every", "2", "--threads", "1", "--no-bf16"]
+
+
+def test_train_resume_probe_export_serve(tmp_path):
+    data, run, out = tmp_path / "data", tmp_path / "run", tmp_path / "export"
+    make_data(data)
+    args = ["run", "--data", str(data), "--run", str(run), "--minutes", "0.05", "--save-every-min", "0.02", *SMALL]
+    assert train_main(args) == 0
+    first = json.loads((run / "state.json").read_text())
+    assert first["step"] > 0 and first["tokens"] == first["step"] * 4 * 96
+    assert 0 <= first["probe_exact"] <= 100 and 0 <= first["probe_nonempty"] <= 100
+    assert train_main(args) == 0, "a second invocation resumes the run"
+    second = json.loads((run / "state.json").read_text())
+    assert second["step"] > first["step"] and second["tokens"] > first["tokens"]
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert any("loss" in r for r in log) and any("probe_exact" in r for r in log)
+    assert train_main(["export", "--run", str(run), "--out", str(out)]) == 0
+    assert json.loads((out / "training.json").read_text())["step"] == second["step"]
+    engine = Engine.load(out, device="cpu")
+    try:
+        r = engine.infill("def f(x):\n    return ", "\n", mode="line", max_tokens=6)
+        assert r.stop_reason in ("eos", "pad", "eol", "budget")
+    finally:
+        engine.close()
+    assert train_main(["probe", "--model", str(out), "--data", str(data), "--n", "4"]) == 0
+    assert train_main(["plot", "--run", str(run), "--out", str(tmp_path / "loss.png")]) == 0
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_probe_lines_are_nonblank_middles_of_real_text(tmp_path):
+    tok = make_data(tmp_path)
+    tokens = np.fromfile(tmp_path / "tokens" / "train.bin", dtype=np.uint16)
+    cuts = probe_lines(tok, tokens, n=10, seed=1)
+    assert len(cuts) == 10
+    text = tok.decode([int(t) for t in tokens])
+    for prefix, middle, suffix in cuts:
+        assert middle.strip() and "\n" not in middle
+        assert prefix.endswith("\n") and suffix.startswith("\n")
+        assert prefix[-60:] + middle + suffix[:60] in text
+    assert cuts == probe_lines(tok, tokens, n=10, seed=1), "the same lines every time"
