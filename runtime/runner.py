@@ -7,7 +7,8 @@ cached : dual cache. A full forward fills the K/V cache of every position (prefi
          later steps run only the gap rows (plus `vicinity` rows on each side and, for shifted
          models, the row before each gap) against the cached context. The context's K/V depend on
          the gap in a bidirectional model, so they are refreshed by a full forward every
-         `refresh_every` steps and whenever a gap grows (positions move).
+         `refresh_every` steps, and whenever a gap grows in a batch of several canvases (positions
+         move); a single canvas's growth re-aligns its cache instead (runtime/reuse.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 
 from runtime.canvas import Canvas
 from runtime.decoding import fused
+from runtime.reuse import Carried, transplant
 from runtime.models.base import DiffusionLM
 
 
@@ -33,6 +35,7 @@ class Runner:
         self.full_forwards = 0
         self.row_forwards = 0
         self.pending_rows: list[set[int]] | None = None  # stale rows the next gap-only step recomputes
+        self.last_ids: list[int] | None = None  # a one-canvas batch's ids at the last forward
 
     def fused_head(self, strategies) -> bool:
         """Whether this step's proposals come from kernels.gap_head (runtime/decoding/fused.py)."""
@@ -75,6 +78,8 @@ class Runner:
         """positions[b] -> the hidden state (M_b, C) of the row predicting each position, after the
         final norm (normed=False: before it, for kernels.gap_head)."""
         layouts = [(len(c.ids), c.layout_version) for c in canvases]
+        if layouts != self.layouts and self.cached and self.cache is not None and len(canvases) == 1:
+            self._realign(canvases[0])
         full = (
             not self.cached or self.cache is None or layouts != self.layouts or self.since_refresh >= self.refresh_every
         )
@@ -83,6 +88,7 @@ class Runner:
         else:
             hidden, index = self._rows(canvases, positions, normed)
         self.layouts = layouts
+        self.last_ids = list(canvases[0].ids) if len(canvases) == 1 else None
         out = []
         for b, pos in enumerate(positions):
             src = self._src_rows(pos)
@@ -90,6 +96,18 @@ class Runner:
                 src = [index[b][r] for r in src]
             out.append(hidden[b, self._rows_tensor(src, hidden.device)])  # (M_b, C)
         return out
+
+    def _realign(self, canvas: Canvas) -> None:
+        """A one-canvas batch whose gap grew (masks inserted, later positions moved): re-align the
+        cache like a keystroke's (runtime/reuse.py) instead of a full forward; the new masks and
+        what changed since the last forward are recomputed by the next gap-only step."""
+        if self.last_ids is None or self.since_refresh >= self.refresh_every:
+            return
+        seeded = transplant(Carried(self.last_ids, self.cache), canvas.ids, self.model, window=0)
+        if seeded is not None:
+            since = self.since_refresh
+            self.start_from(canvas, *seeded)
+            self.since_refresh = since  # the refresh schedule runs on
 
     @staticmethod
     def _rows_tensor(rows: list[int], device) -> torch.Tensor:

@@ -54,3 +54,29 @@ def test_heal_indent_moves_a_blank_indented_line_into_the_gap():
     assert heal_indent(["def f():\n    ", "\n"]) == (["def f():\n", "\n"], "    ")
     assert heal_indent(["x = 1", "\n"]) == (["x = 1", "\n"], "")
     assert heal_indent(["def f():\n    x = ", "\n"])[1] == ""
+
+
+def test_a_growing_gap_realigns_the_cache_instead_of_a_full_forward(tiny_model_dir):
+    from runtime.canvas import Canvas, Gap
+    from runtime.runner import Runner
+
+    m = load_model(tiny_model_dir)
+    g = torch.Generator().manual_seed(1)
+    ctx = torch.randint(3, m.arch.vocab_size, (40,), generator=g).tolist()
+    spec = m.spec
+    canvas = Canvas(ids=ctx[:20] + [spec.mask_id] * 3 + ctx[20:], gaps=[Gap(20, 23, 9, 3)], mask_id=spec.mask_id,
+                    pad_id=spec.pad_id, stop_ids=frozenset(spec.end_ids))
+    runner = Runner(m, cached=True)
+    runner.logits([canvas], [canvas.masked_positions()])
+    for p in range(20, 23):
+        canvas.commit(p, 7 + p, 0.5)
+    assert canvas.grow_full_gaps(), "the full gap grew: later positions moved"
+    runner.logits([canvas], [canvas.masked_positions()])
+    assert runner.full_forwards == 1, "growth re-aligned the cache"
+    fresh = m.new_cache()
+    with torch.no_grad():
+        m.hidden(torch.tensor([canvas.ids]), cache=fresh)
+    # Layer 0's keys/values depend on token and position only: after the gap-only step they must
+    # equal a fresh forward's at every position (moved suffix re-rotated, new masks computed).
+    assert torch.allclose(runner.cache.k[0], fresh.k[0], atol=1e-5)
+    assert torch.allclose(runner.cache.v[0], fresh.v[0], atol=1e-5)
