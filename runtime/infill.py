@@ -19,6 +19,7 @@ from runtime.runner import Runner
 
 DEFAULT_GAP = {"line": 12, "block": 32, "span": 32}
 WINDOW_QUANTUM = 32
+PREAMBLE_SHARE = 4  # a job's preamble gets at most 1/PREAMBLE_SHARE of the context window
 LOOP_PARAMS = ("gap", "grow", "allow_empty")  # job params the loop reads; the rest go to the strategy
 
 
@@ -57,7 +58,10 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     # Keep the text nearest the gaps: 3/4 of the window before, 1/4 after, unused share moves over.
     # The window's left edge moves in steps of WINDOW_QUANTUM tokens, so that while the user types
     # the canvas keeps its start and the next job can reuse this one's cache (runtime/reuse.py).
-    total = opts.max_context
+    # Cross-file context (job.preamble) keeps its head within a quarter of the window: cut from
+    # the left like the prefix, it would be the first thing a short window loses.
+    preamble = tokenizer.encode(job.preamble)[: opts.max_context // PREAMBLE_SHARE] if job.preamble else []
+    total = opts.max_context - len(preamble)
     keep_before = min(len(pieces[0]), max(total * 3 // 4, total - len(pieces[-1])))
     drop = len(pieces[0]) - keep_before
     drop = -(-drop // WINDOW_QUANTUM) * WINDOW_QUANTUM if drop > 0 else 0
@@ -70,6 +74,7 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     default = job.params.get("gap", DEFAULT_GAP[job.mode])
     grow = int(job.params.get("grow", default))
     ids: list[int] = [spec.bos_id] if spec.shifted and spec.bos_id is not None else []
+    ids += preamble
     gaps = []
     for i, piece in enumerate(pieces):
         ids += piece

@@ -28,6 +28,8 @@ class InfillJob:
     gap_tokens: initial gap length (None = the strategy's default for the mode); the gap grows
     while budget remains and shrinks by right-edge padding. deadline_s: seconds from submit.
     key: latest-wins identity (a newer job with the same key cancels this one).
+    preamble: context from elsewhere (other files) placed before the prefix; it keeps its head within
+    a quarter of the model's window, however long the prefix is.
     """
 
     prefix: str = ""
@@ -40,6 +42,7 @@ class InfillJob:
     gap_tokens: int | list[int] | None = None
     key: str | None = None
     deadline_s: float | None = None
+    preamble: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -7,10 +7,12 @@ suggest(ls, uri, position) -> Placed | None:
   for the document supersedes this one) -> await the engine without blocking the loop -> freshness
   check -> postprocess -> cache.
 
-Workspace snippets go in front of the job's prefix only; postprocessing sees the document's own
+Workspace snippets go in front of the job's prefix only (InfillJob.preamble, which the runtime keeps
+within a quarter of the model's window); postprocessing sees the document's own
 text. Their budget is about a quarter of the context window (contextBefore + contextAfter tokens),
 taken out of the text before the cursor (at most half of it), so the job is no longer than without
-them and the runtime's own trim (nearest text kept) does not cut them off.
+them; a model with a shorter window than the options assume (the embedded one: 192 tokens) still
+sees their head, because the runtime trims the prefix, not the preamble.
 
 Cancellation: $/cancelRequest cancels the awaiting task; the job is cancelled with it and pygls
 answers -32800. A superseded job answers RequestCancelled; one made stale by an edit ContentModified.
@@ -54,7 +56,7 @@ def remember_job(ls, uri: str, job, snippets: str) -> None:
     """What the model was sent, for seed.status (the prefix's head shows the workspace context)."""
     ls.last_job = {"uri": uri, "mode": job.mode, "prefix_chars": len(job.prefix), "suffix_chars": len(job.suffix),
                    "workspace_chars": len(snippets), "workspace_files": _FILE_HEADER.findall(snippets),
-                   "prefix_head": job.prefix[:PREFIX_PREVIEW]}
+                   "prefix_head": (job.preamble + job.prefix)[:PREFIX_PREVIEW]}
 
 
 @dataclass
@@ -73,8 +75,8 @@ def make_job(ls, ctx, uri: str, snippets: str = ""):
 
     o = ls.options
     deadline = o.deadline_ms / 1e3 if o.deadline_ms else None
-    return InfillJob(prefix=snippets + ctx.prefix, suffix=ctx.suffix, mode=ctx.mode, max_tokens=o.max_tokens, strategy=o.strategy,
-                     params=dict(o.strategy_params), key=uri, deadline_s=deadline)
+    return InfillJob(prefix=ctx.prefix, suffix=ctx.suffix, mode=ctx.mode, max_tokens=o.max_tokens, strategy=o.strategy,
+                     params=dict(o.strategy_params), key=uri, deadline_s=deadline, preamble=snippets)
 
 
 async def await_job(ls, handle, pending=None):

@@ -104,10 +104,10 @@ async def fill_selection(ls, *args) -> dict:
 
     snippets = workspace_snippets(ls, uri, text)
     before = window_before(text, start, max(0, o.context_before * CHARS_PER_TOKEN - len(snippets)))
-    job = InfillJob(prefix=snippets + before,
+    job = InfillJob(prefix=before,
                     suffix=window_after(text, end, o.context_after * CHARS_PER_TOKEN), mode="span",
                     gap_tokens=n, max_tokens=max(n + n // 2 + 8, n), strategy=o.strategy,
-                    params=dict(o.strategy_params), key=f"{uri}#fill")
+                    params=dict(o.strategy_params), key=f"{uri}#fill", preamble=snippets)
 
     def make_edits(result):
         edits = [Edit(e.start + start, e.end + start, e.text) for e in minimal_edits(old, result.text)]
@@ -129,12 +129,12 @@ async def fill_holes(ls, *args) -> dict:
     o = ls.options
     snippets = workspace_snippets(ls, uri, index.text)
     room = max(0, o.context_before * CHARS_PER_TOKEN - len(snippets))
-    segments[0] = snippets + window_before(segments[0], len(segments[0]), room)
+    segments[0] = window_before(segments[0], len(segments[0]), room)
     segments[-1] = window_after(segments[-1], 0, o.context_after * CHARS_PER_TOKEN)
     from runtime.jobs import InfillJob
 
     job = InfillJob(segments=segments, mode="block", max_tokens=o.max_tokens, strategy=o.strategy,
-                    params=dict(o.strategy_params), key=f"{uri}#fill")
+                    params=dict(o.strategy_params), key=f"{uri}#fill", preamble=snippets)
 
     def make_edits(result):
         texts = [clean(t, "block") for t in result.texts]

@@ -154,3 +154,20 @@ def test_context_window_keeps_text_nearest_the_gap(varied_model):
     short = build_canvas(InfillJob(prefix="x = ", suffix=suffix, max_tokens=8), varied_model, tok,
                          RunOptions(max_context=100), CancelToken())
     assert len(short.ids) - short.gaps[0].length == 100, "a short prefix leaves its share to the suffix"
+
+
+def test_preamble_keeps_its_head_within_a_quarter_of_the_window(varied_model):
+    from runtime.infill import build_canvas
+
+    tok = varied_model.tokenizer
+    preamble = "# file: pkg/util.py\ndef helper(x):\n    return x * 2\n" * 20
+    prefix = "value = 1\n" * 400 + "y = helper("
+    job = InfillJob(prefix=prefix, suffix=")\n", mode="line", preamble=preamble)
+    opts = RunOptions(max_context=128)
+    canvas = build_canvas(job, varied_model, tok, opts, CancelToken())
+    head = tok.encode(preamble)[: 128 // 4]
+    assert canvas.ids[: len(head)] == head, "the preamble's head opens the canvas"
+    assert len(canvas.ids) - canvas.gaps[0].length <= 128, "preamble + windowed text fit the window"
+    plain = build_canvas(InfillJob(prefix=preamble + prefix, suffix=")\n", mode="line"), varied_model, tok, opts,
+                         CancelToken())
+    assert plain.ids[: len(head)] != head, "glued to the prefix, the window would have cut it away"
