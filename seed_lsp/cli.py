@@ -14,7 +14,7 @@ COMMANDS = {
     "serve": ("seed_lsp.serve:main", "run the language server (stdio)"),
     "daemon": ("seed_lsp.daemon.cli:main", "run / query / stop the workstation daemon"),
     "train": ("runtime.train.cli:main", "train the embedded model (resumable)"),
-    "eval": ("runtime.eval.cli:main", "evaluate infilling (humaneval single-line | multi-line | random-span)"),
+    "eval": ("runtime.eval.cli:main", "evaluate infilling (humaneval single-line | multi-line | random-span; repo)"),
     "bench": ("seed_lsp.bench_cli:main", "benchmarks: runtime | lsp"),
 }
 
@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     if name in PASSIVE_OPENMP:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     module_name, func_name = COMMANDS[name][0].split(":")
+    if name == "eval" and rest[:1] == ["repo"]:  # repository-level eval: needs the workspace (seed_lsp)
+        module_name, func_name, rest = "seed_lsp.eval_repo", "main", rest[1:]
     func = getattr(importlib.import_module(module_name), func_name)
     return int(func(rest) or 0)
 
