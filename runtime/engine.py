@@ -97,6 +97,14 @@ class Engine:
         job = InfillJob(prefix=prefix, suffix=suffix, mode=mode, max_tokens=max_tokens, strategy=strategy, params=params)
         return self.submit(job).result(timeout)
 
+    def warm_up(self, timeout: float = 60.0) -> float:
+        """Run one tiny job so that the first user request does not pay for first-call costs
+        (allocator growth, lazy initialisation, Triton compiling its kernels on a GPU); returns ms."""
+        start = time.perf_counter()
+        self.infill("x = ", "\n", mode="line", max_tokens=2, timeout=timeout)
+        self._stats = EngineStats()  # counters and latencies start with the first real job
+        return (time.perf_counter() - start) * 1e3
+
     def stats(self) -> dict:
         info = self._stats.snapshot()
         info.update(model=str(getattr(self.model, "path", "")), family=self.model.spec.family,

@@ -55,7 +55,12 @@ def make_engine(options: Options, daemon: str = "off", socket_path: str | None =
     from runtime import Engine
 
     log.info("loading model %s on %s", options.model or "(embedded)", options.device)
-    return Engine.load(options.model, device=options.device)
+    engine = Engine.load(options.model, device=options.device)
+    try:  # the first completion should not pay for first-call costs (seconds of kernel compiling on a GPU)
+        log.info("warm-up %.0f ms", engine.warm_up())
+    except Exception as exc:  # a warm-up failure is not a load failure: requests will say what is wrong
+        log.warning("warm-up failed: %s", exc)
+    return engine
 
 
 class EngineSlot:

@@ -86,8 +86,8 @@ def run_daemon(socket_path: str | None, model: str | None, device: str, max_infl
 
     t0 = time.perf_counter()
     engine = Engine.load(model, device=device)
+    log.info("model loaded in %.1fs; warm-up %.0f ms", time.perf_counter() - t0, engine.warm_up())
     stats = engine.stats()
-    log.info("model loaded in %.1fs", time.perf_counter() - t0)
     server = DaemonServer(engine, sock, model=str(stats.get("model", model or "embedded")),
                           device=str(stats.get("device", device)),
                           max_inflight=max_inflight or getattr(engine, "max_batch", 8), idle_exit_s=idle_exit_s)

@@ -171,3 +171,15 @@ def test_preamble_keeps_its_head_within_a_quarter_of_the_window(varied_model):
     plain = build_canvas(InfillJob(prefix=preamble + prefix, suffix=")\n", mode="line"), varied_model, tok, opts,
                          CancelToken())
     assert plain.ids[: len(head)] != head, "glued to the prefix, the window would have cut it away"
+
+
+def test_warm_up_runs_a_job_and_leaves_the_counters_clean(tiny_model_dir):
+    engine = Engine.load(tiny_model_dir, device="cpu")
+    try:
+        assert engine.warm_up() > 0
+        st = engine.stats()
+        assert st["jobs"] == 0 and st["latency_ms"]["p50"] == 0.0, "the warm-up job is not a user's"
+        engine.infill("y = ", "\n", max_tokens=2)
+        assert engine.stats()["jobs"] == 1
+    finally:
+        engine.close()
