@@ -7,10 +7,11 @@ BatchRun(model, tokenizer, opts)
   step()                                   one denoising step over every live canvas
   done() -> [(slot, InfillResult)]         jobs finished, stopped or cancelled since the last call
   carry() -> Carried | None                cache and fill of a batch that only ever held one job
-  live, size                               any canvas still running; canvases in the batch
+  live, live_count, size                   any / how many jobs unanswered; canvases in the batch
 A joining canvas changes the batch layout, so the runner's next forward is a full one: the
 newcomer's prefill, and a refresh for the others. Finished canvases stay in the batch, as rows of
-nothing, until it drains: taking one out would change the layout and cost the rest a full forward.
+nothing, until the next job joins: taking one out would change the layout and cost the rest a full
+forward, which a join costs anyway (so answered canvases leave the batch then).
 """
 from __future__ import annotations
 
@@ -33,12 +34,15 @@ class BatchRun:
         self.end_names = {i: "pad" for i in spec.extra_end_ids} | {spec.pad_id: "pad", spec.eos_id: "eos"}
         if spec.eot_id is not None:
             self.end_names[spec.eot_id] = "eos"
+        # Parallel lists over the canvases in the runner's batch; slots[i] is the caller's id of entry i.
+        self.slots: list[int] = []
         self.jobs: list[InfillJob] = []
         self.canvases = []
         self.strategies = []
-        self.info: list[dict] = []  # per slot: times and reuse figures
-        self.resolved: set[int] = set()
+        self.info: list[dict] = []  # per entry: times and reuse figures
+        self.resolved: set[int] = set()  # slots answered
         self.results: dict[int, InfillResult] = {}
+        self.added = 0
 
     @property
     def size(self) -> int:
@@ -46,19 +50,24 @@ class BatchRun:
 
     @property
     def live(self) -> bool:
-        return any(i not in self.resolved for i in range(self.size))
+        return self.live_count > 0
+
+    @property
+    def live_count(self) -> int:
+        return sum(slot not in self.resolved for slot in self.slots)
 
     def add(self, job: InfillJob, cancel: CancelToken, carried: Carried | None = None) -> int:
         t0 = time.perf_counter()
         strat = make_strategy(job.strategy, **{k: v for k, v in job.params.items() if k not in LOOP_PARAMS})
-        first = not self.canvases and self.opts.cached
+        first = self.added == 0 and self.opts.cached
         draft = self._draft(job, strat, carried) if first and self.opts.draft else None
         canvas = build_canvas(job, self.model, self.tokenizer, self.opts, cancel, min_gap=len(draft or ()))
         info = {"t0": t0, "t1": time.perf_counter(), "first": None, "reused": 0.0, "drafted": 0.0, "kept": 0.0}
-        self.jobs.append(job)
-        self.canvases.append(canvas)
-        self.strategies.append(strat)
-        self.info.append(info)
+        self._compact()
+        slot, self.added = self.added, self.added + 1
+        for lst, item in ((self.slots, slot), (self.jobs, job), (self.canvases, canvas), (self.strategies, strat),
+                          (self.info, info)):
+            lst.append(item)
         if first and carried is not None:
             seeded = transplant(carried, canvas.ids, self.model, window=self.opts.reuse_window)
             if seeded is not None:
@@ -69,7 +78,15 @@ class BatchRun:
             mask_id = self.model.spec.mask_id
             info["kept"] = float(drafts.check(canvas, positions, self.runner, lambda lg, c, pos: _ban(lg, c, pos, mask_id)))
             info["drafted"], info["first"] = float(len(draft)), time.perf_counter()  # the check's forward was the prefill
-        return len(self.canvases) - 1
+        return slot
+
+    def _compact(self) -> None:
+        """Drop answered canvases before a join: the join's full forward should not carry them."""
+        keep = [i for i, slot in enumerate(self.slots) if slot not in self.resolved]
+        if len(keep) == len(self.slots):
+            return
+        for name in ("slots", "jobs", "canvases", "strategies", "info"):
+            setattr(self, name, [getattr(self, name)[i] for i in keep])
 
     def _draft(self, job: InfillJob, strat, carried: Carried | None) -> list[int] | None:
         if carried is None or strat.temperature > 0:
@@ -83,7 +100,7 @@ class BatchRun:
 
     def _running(self, i: int) -> bool:
         c = self.canvases[i]
-        return i not in self.resolved and c.stop_reason is None and not c.finished()
+        return self.slots[i] not in self.resolved and c.stop_reason is None and not c.finished()
 
     def step(self) -> None:
         if any(self._running(i) for i in range(self.size)):
@@ -95,16 +112,17 @@ class BatchRun:
     def done(self) -> list[tuple[int, InfillResult]]:
         out = []
         for i, c in enumerate(self.canvases):
-            if i in self.resolved:
+            slot = self.slots[i]
+            if slot in self.resolved:
                 continue
             reason = c.stop_reason or c.cancel.stopped()
             if reason and c.stop_reason is None:
                 c.stop_reason = reason
             if c.stop_reason is None and not c.finished():
                 continue
-            self.resolved.add(i)
-            self.results[i] = self._result(i)
-            out.append((i, self.results[i]))
+            self.resolved.add(slot)
+            self.results[slot] = self._result(i)
+            out.append((slot, self.results[slot]))
         return out
 
     def _result(self, i: int) -> InfillResult:
@@ -119,13 +137,12 @@ class BatchRun:
         return result
 
     def carry(self) -> Carried | None:
-        if self.size != 1 or self.runner.cache is None or 0 not in self.resolved:
+        if self.added != 1 or self.runner.cache is None or 0 not in self.resolved:
             return None
         job, canvas = self.jobs[0], self.canvases[0]
         fill = self.results[0].text
         last = drafts.LastFill(job.texts, job.mode, fill, canvas.gaps[0].end_token) if len(job.texts) == 2 else None
         return Carried(canvas.ids, self.runner.cache, last)
-
 
 def run_batch(model, tokenizer, jobs: list[InfillJob], cancels: list[CancelToken], opts: RunOptions) -> list[InfillResult]:
     """Denoise jobs jointly (one forward per step for the whole batch); one result per job."""

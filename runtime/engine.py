@@ -168,7 +168,8 @@ class Engine:
                 while run.live:
                     run.step()
                     self._answer(run, slots)
-                    self._join(run, slots)
+                    if run.live:  # a drained batch ends: the next job starts afresh, with its document's cache
+                        self._join(run, slots)
         except Exception as exc:  # a bad job must not kill the worker; each caller gets the error
             for h in slots.values() if slots else batch:
                 if not h.future.done():
@@ -187,10 +188,10 @@ class Engine:
 
     def _join(self, run: BatchRun, slots: dict) -> None:
         """Add jobs queued since the batch started (a full forward next step is their prefill)."""
-        if not self._queue or run.size >= self.max_batch:
+        if not self._queue or run.live_count >= self.max_batch:
             return
         with self._cond:
-            newcomers = self._take_waiting(self.max_batch - run.size)
+            newcomers = self._take_waiting(self.max_batch - run.live_count)
             self._running.extend(newcomers)
         for h in newcomers:
             if not self._finish_if_stopped(h):

@@ -78,3 +78,42 @@ def test_engine_lets_a_newcomer_join_the_running_batch(tiny_model_dir, monkeypat
     finally:
         release.set()
         engine.close()
+
+
+def test_answered_canvases_leave_the_batch_when_a_job_joins(model):
+    run = BatchRun(model, model.tokenizer, RunOptions())
+    short, long_ = run.add(SHORT, CancelToken()), run.add(LONG, CancelToken())
+    while short not in run.resolved:
+        run.step()
+        run.done()
+    assert run.size == 2 and run.live_count == 1
+    third = run.add(SHORT, CancelToken())
+    assert run.size == 2 and run.slots == [long_, third], "the answered canvas made room; slots stay stable"
+
+
+def test_a_superseding_keystroke_starts_afresh_with_the_document_cache(tiny_model_dir, monkeypatch):
+    started, release = threading.Event(), threading.Event()
+    real_step = batch_mod.step
+
+    def first_step_then_wait(*args, **kw):  # the first job's prefill runs, then it waits for the keystroke
+        out = real_step(*args, **kw)
+        if not started.is_set():
+            started.set()
+            release.wait(10)
+        return out
+
+    monkeypatch.setattr(batch_mod, "step", first_step_then_wait)
+    engine = Engine.load(tiny_model_dir, device="cpu")
+    try:
+        body = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(12))
+        a = engine.submit(InfillJob(prefix=body + "y = f1(", suffix=")\n", key="doc", max_tokens=6))
+        assert started.wait(10)
+        b = engine.submit(InfillJob(prefix=body + "y = f1(2", suffix=")\n", key="doc", max_tokens=6))
+        release.set()
+        assert a.result(30).stop_reason == "cancelled"
+        rb = b.result(30)
+        assert rb.timings["reused"] == 1.0, "not joined: a fresh batch with the document's carried cache"
+        assert engine.stats()["joined"] == 0
+    finally:
+        release.set()
+        engine.close()
