@@ -46,7 +46,7 @@ class Tokenizer:
             text = self.inner.decode([idx], skip_special_tokens=False)
             if "\n" in text:
                 newline.add(idx)
-            elif text and not text.strip(" \t"):
+            if text and not text.strip():  # newlines too: a block fill of only "\n" is as empty as "    "
                 blank.add(idx)
         return frozenset(newline), frozenset(blank)
 
@@ -57,6 +57,6 @@ class Tokenizer:
 
     @property
     def blank_ids(self) -> frozenset[int]:
-        """Ids whose text is only spaces and tabs (a fill of only these counts as empty)."""
+        """Ids whose text is only whitespace, newlines included (a fill of only these counts as empty)."""
         return self._classes[1]
 

@@ -183,3 +183,15 @@ def test_warm_up_runs_a_job_and_leaves_the_counters_clean(tiny_model_dir):
         assert engine.stats()["jobs"] == 1
     finally:
         engine.close()
+
+
+def test_blank_ids_cover_newlines_so_no_fill_is_only_whitespace(varied_model):
+    tok = varied_model.tokenizer
+    nl, spaces, word = tok.encode("\n"), tok.encode("    "), tok.encode("x")
+    assert len(nl) == 1 and nl[0] in tok.blank_ids and nl[0] in tok.newline_ids
+    assert all(i in tok.blank_ids for i in spaces) and word[0] not in tok.blank_ids
+    prompts = ["def f(x):\n", "class A:\n    def g(self):\n", "import os\n\n", "if x:\n    pass\n"]
+    jobs = [InfillJob(prefix=p, suffix="\n\nprint(1)\n", mode="block", max_tokens=6, strategy=s)
+            for p in prompts for s in ("one", "threshold")]
+    for r in run_batch(varied_model, tok, jobs, [CancelToken() for _ in jobs], RunOptions()):
+        assert r.text.strip(), f"a whitespace-only block fill: {r.text!r}"
