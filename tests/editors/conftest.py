@@ -77,7 +77,9 @@ def server_options(tiny_model_dir) -> dict:
     options = {"model": str(tiny_model_dir), "device": "cpu", "confidenceFloor": 0}
     chosen = os.environ.get("SEED_EDITOR_MODEL")
     if chosen == "embedded":
-        del options["model"]
+        from runtime.embedded import embedded_model_dir
+
+        options["model"] = str(embedded_model_dir())
     elif chosen:
         options["model"] = chosen
     return options
