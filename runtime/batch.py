@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import time
 
+from runtime import bans
 from runtime import draft as drafts
 from runtime.decoding import make_strategy
-from runtime.infill import LOOP_PARAMS, RunOptions, _ban, build_canvas, decode_result, heal_indent, step
+from runtime.infill import LOOP_PARAMS, RunOptions, build_canvas, decode_result, heal_indent, step
 from runtime.jobs import CancelToken, InfillJob, InfillResult
 from runtime.reuse import Carried, transplant
 from runtime.runner import Runner
@@ -76,7 +77,7 @@ class BatchRun:
         if draft:
             positions = drafts.place(canvas, draft)
             mask_id = self.model.spec.mask_id
-            info["kept"] = float(drafts.check(canvas, positions, self.runner, lambda lg, c, pos: _ban(lg, c, pos, mask_id)))
+            info["kept"] = float(drafts.check(canvas, positions, self.runner, lambda lg, c, pos: bans.apply(lg, c, pos, mask_id)))
             info["drafted"], info["first"] = float(len(draft)), time.perf_counter()  # the check's forward was the prefill
         return slot
 

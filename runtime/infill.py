@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
 from runtime import bans
 from runtime.canvas import Canvas, Gap
@@ -96,10 +95,6 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     )
 
 
-def _ban(logits: torch.Tensor, canvas: Canvas, positions: list[int], mask_id: int) -> torch.Tensor:
-    return bans.apply(logits, canvas, positions, mask_id)
-
-
 def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> None:
     """One denoising step over every live canvas of the batch."""
     positions = []
@@ -119,7 +114,7 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
         if fused:
             tokens, probs, scores = fused_head.propose(runner.model, c, pos, x, strat)
         else:
-            tokens, probs, scores = strat.propose(_ban(x, c, pos, mask_id))  # x: (M, V) logits
+            tokens, probs, scores = strat.propose(bans.apply(x, c, pos, mask_id))  # x: (M, V) logits
         chosen = strat.select(scores, probs)
         # Most confident first; a later pick that now breaks a rule (an end token left of content
         # committed this step, or a slot already padded) waits for the next step.

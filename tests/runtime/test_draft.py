@@ -8,7 +8,7 @@ import torch
 from runtime import Engine, InfillJob
 from runtime.canvas import Canvas, Gap
 from runtime.draft import LastFill, aim, check, place
-from runtime.infill import _ban
+from runtime.bans import apply as apply_bans
 
 MASK, PAD, EOS, V = 0, 1, 2, 12
 
@@ -64,7 +64,7 @@ def canvas(n: int) -> Canvas:
 
 
 def ban(logits, c, pos):
-    return _ban(logits, c, pos, MASK)
+    return apply_bans(logits, c, pos, MASK)
 
 
 def test_check_keeps_agreed_tokens_and_reopens_the_rest():
