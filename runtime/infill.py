@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from runtime import bans
 from runtime.canvas import Canvas, Gap
 from runtime.decoding import fused as fused_head
