@@ -57,6 +57,7 @@ class RequestStats:
         self.latencies: deque[float] = deque(maxlen=1000)
 
     def finish(self, outcome: str, started: float) -> None:
+        self.counts["requests"] += 1
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
         if outcome in ("items", "empty", "cache_hits"):
             self.latencies.append((time.perf_counter() - started) * 1e3)

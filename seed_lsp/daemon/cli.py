@@ -81,12 +81,12 @@ def run_daemon(socket_path: str | None, model: str | None, device: str, max_infl
     os.write(lock_fd, f"{os.getpid()}\n".encode())
     remove_stale_socket(sock)
 
-    from runtime import Engine
     from seed_lsp.daemon.server import DaemonServer
+    from seed_lsp.engine_factory import load_local
 
     t0 = time.perf_counter()
-    engine = Engine.load(model, device=device)
-    log.info("model loaded in %.1fs; warm-up %.0f ms", time.perf_counter() - t0, engine.warm_up())
+    engine = load_local(model, device)  # the same set-up as an in-process server: threads, warm-up
+    log.info("model loaded and warmed up in %.1fs", time.perf_counter() - t0)
     stats = engine.stats()
     server = DaemonServer(engine, sock, model=str(stats.get("model", model or "embedded")),
                           device=str(stats.get("device", device)),
