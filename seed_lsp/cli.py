@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     module_name, func_name = COMMANDS[name][0].split(":")
     if name == "eval" and rest[:1] == ["repo"]:  # repository-level eval: needs the workspace (seed_lsp)
-        module_name, func_name, rest = "seed_lsp.eval_repo", "main", rest[1:]
+        module_name, func_name, rest = "seed_lsp.evalrepo.cli", "main", rest[1:]
     func = getattr(importlib.import_module(module_name), func_name)
     return int(func(rest) or 0)
 

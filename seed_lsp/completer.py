@@ -70,10 +70,17 @@ def _place(s: Suggestion, index: LineIndex, offset: int, position: types.Positio
     return Placed(s, types.Range(start=position, end=types.Position(line=end_line, character=end_char)))
 
 
-def make_job(ls, ctx, uri: str, snippets: str = ""):
+def job_for(o, text: str, offset: int, line_start: int, line_end: int, uri: str, snippets: str = ""):
+    """(Context, InfillJob) for the cursor at `offset`: the snippets' share comes out of the prefix's
+    window. The one place a job is built from options (the server and `seed-lsp eval repo`)."""
+    tokens_before = o.context_before - -(-len(snippets) // CHARS_PER_TOKEN)  # the snippets' share
+    ctx = build_context(text, offset, line_start, line_end, tokens_before, o.context_after, o.mode)
+    return ctx, make_job(o, ctx, uri, snippets)
+
+
+def make_job(o, ctx, uri: str, snippets: str = ""):
     from runtime.jobs import InfillJob
 
-    o = ls.options
     deadline = o.deadline_ms / 1e3 if o.deadline_ms else None
     return InfillJob(prefix=ctx.prefix, suffix=ctx.suffix, mode=ctx.mode, max_tokens=o.max_tokens, strategy=o.strategy,
                      params=dict(o.strategy_params), key=uri, deadline_s=deadline, preamble=snippets)
@@ -134,9 +141,7 @@ async def _suggest(ls, uri: str, position: types.Position) -> tuple[Placed | Non
     engine = await ls.slot.get()
     if engine is None:
         return None, "empty"
-    tokens_before = o.context_before - -(-len(snippets) // CHARS_PER_TOKEN)  # the snippets' share
-    ctx = build_context(text, offset, line_start, line_end, tokens_before, o.context_after, o.mode)
-    job = make_job(ls, ctx, uri, snippets)
+    ctx, job = job_for(o, text, offset, line_start, line_end, uri, snippets)
     remember_job(ls, uri, job, snippets)
     handle = engine.submit(job)
     pending = ls.pending.add(uri, position.line, handle)

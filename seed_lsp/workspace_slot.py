@@ -2,6 +2,7 @@
 
     slot = WorkspaceSlot()
     slot.start(roots, loop)                  # scan + watchdog on a thread; requests never wait for it
+    slot.start_now(roots, watch=False)       # or scan here and now, without a loop (eval repo)
     slot.did_open(uri, text); slot.did_change(uri, text); slot.did_close(uri)      (event loop)
     slot.snippets(uri, text, budget_chars) -> str    ("" while scanning, when off, or on error)
     slot.info() -> dict                      (seed.status)
@@ -87,6 +88,16 @@ class WorkspaceSlot:
                 ctx.close()
 
         threading.Thread(target=build, name="seed-lsp-workspace", daemon=True).start()
+
+    def start_now(self, roots: list[Path], **kw) -> None:
+        """Build the context on this thread and adopt it at once: no event loop (`seed-lsp eval repo`)."""
+        from seed_lsp.workspace import WorkspaceContext
+
+        self.stop()
+        self.roots = list(roots)
+        self._gen += 1
+        started = time.perf_counter()
+        self._adopt(self._gen, WorkspaceContext(self.roots, **kw), time.perf_counter() - started)
 
     def _adopt(self, gen: int, ctx, seconds: float) -> None:
         if gen != self._gen:  # stopped or restarted while scanning

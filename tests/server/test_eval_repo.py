@@ -1,62 +1,104 @@
-"""Repository-level eval (seed_lsp/eval_repo.py): cross-file tasks are found in a real multi-file
-project, the workspace arm's job carries the imported definition as its preamble and the plain
-arm's does not, and `seed-lsp eval repo` runs end to end and writes both arms."""
+"""Repository-level eval (seed_lsp/evalrepo/): cross-file lines are found in a multi-file project
+(and nothing else is), the workspace arm's job carries the imported definition as the server would
+send it and the plain arm's does not, the paired scores count what they say, and
+`seed-lsp eval repo` runs end to end on the tiny model and writes both arms."""
 from __future__ import annotations
 
 import json
 
 from seed_lsp import cli
-from seed_lsp.eval_repo import build_tasks, run
+from seed_lsp.evalrepo.cli import mentions, summarize
+from seed_lsp.evalrepo.prompts import Arms, model_view
+from seed_lsp.evalrepo.tasks import build_tasks
 
-UTIL = "def scale(xs, k):\n    return [k * x for x in xs]\n\n\ndef unused():\n    return 0\n"
-MAIN = ("from pkg.util import scale\n\n\ndef main(values):\n    \"\"\"Double them.\"\"\"\n"
-        "    doubled = scale(values, 2)\n    total = sum(doubled)\n    return total\n")
+A = ("LIMIT = 3\n\n\ndef scale(xs, k):\n    return [k * x for x in xs]\n\n\n"
+     "def unused():\n    return 0\n\n\nclass Box:\n    pass\n")
+B = ('from pkg.a import scale, LIMIT\nfrom pkg import a as mod\n\n\ndef main(values):\n'
+     '    """Double them with scale()."""\n'
+     '    doubled = scale(values, 2)  # the cross-file line\n'
+     '    # scale is mentioned in a comment only\n'
+     '    text = "scale in a string"\n'
+     '    total = sum(doubled) + LIMIT\n'
+     '    return mod.Box(), total, text\n\n\n'
+     'def lazy():\n    from pkg.a import unused\n    return unused()\n\n\n'
+     'def other(unused):\n    return unused\n')
+TASKS = [("doubled = scale(values, 2)  # the cross-file line", "scale", "function"),
+         ("total = sum(doubled) + LIMIT", "LIMIT", "constant"),
+         ("return mod.Box(), total, text", "mod", "module"),
+         ("return unused()", "unused", "function")]
 
 
 def project(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
-    (tmp_path / "pkg" / "util.py").write_text(UTIL)
-    (tmp_path / "main.py").write_text(MAIN)
+    (tmp_path / "pkg" / "a.py").write_text(A)
+    (tmp_path / "pkg" / "b.py").write_text(B)
     return tmp_path
 
 
-def test_tasks_are_body_lines_using_a_cross_file_name(tmp_path):
+def test_tasks_are_body_lines_using_a_name_from_another_file(tmp_path):
     tasks = build_tasks(project(tmp_path))
-    assert [(t.path.name, t.middle.strip(), t.name) for t in tasks] == [("main.py", "doubled = scale(values, 2)", "scale")]
-    t = tasks[0]
-    assert t.prefix + t.middle + t.suffix == MAIN
+    # not the docstring, the comment or the string; a function's own import binds only inside it
+    assert [(t.middle.strip(), t.name, t.kind) for t in tasks] == TASKS
+    assert {(t.rel, t.source) for t in tasks} == {("pkg/b.py", "pkg/a.py")}
+    for t in tasks:
+        assert t.prefix + t.middle + t.suffix == B and t.prefix.endswith("\n") and t.suffix.startswith("\n")
+    assert build_tasks(tmp_path, ["pkg/a.py"]) == [], "a.py imports nothing of the project"
 
 
-def test_workspace_arm_carries_the_definition(tmp_path, tiny_model_dir):
+def test_workspace_arm_carries_the_definition_and_plain_does_not(tmp_path, tiny_model_dir):
     from runtime import Engine
 
     root = project(tmp_path)
-    seen = []
-    engine = Engine.load(tiny_model_dir, device="cpu")
-    real_submit = engine.submit
-
-    def spy(job):
-        seen.append(job)
-        return real_submit(job)
-
-    engine.submit = spy
+    task = build_tasks(root)[0]
+    arms = Arms(root)
     try:
-        result = run(build_tasks(root), root, engine, budget_chars=1000, progress=False)
+        jobs = arms.jobs(task)
+    finally:
+        arms.close()
+    plain, ws = jobs["plain"], jobs["workspace"]
+    assert "# file: pkg/a.py" in ws.preamble and "def scale(xs, k):" in ws.preamble and "LIMIT = 3" in ws.preamble
+    assert "def unused" not in ws.preamble and task.middle.strip() not in ws.preamble, "only what b.py imports"
+    assert plain.preamble == "" and "def scale" not in plain.prefix + plain.suffix
+    assert (plain.prefix, plain.suffix) == (ws.prefix, ws.suffix) == (task.prefix, task.suffix)
+    assert plain.mode == ws.mode == "line" and plain.key is None and ws.key is None
+    engine = Engine.load(tiny_model_dir, device="cpu")
+    try:
+        seen, bare = model_view(engine, ws), model_view(engine, plain)
     finally:
         engine.close()
-    plain, workspace = seen
-    assert plain.preamble == "" and "def scale(xs, k):" in workspace.preamble and "def unused" not in workspace.preamble
-    assert result["summary"]["workspace"]["name_in_preamble"] == 100.0
-    assert result["summary"]["plain"]["mean_preamble_chars"] == 0
+    assert seen["prompt_tokens"] == bare["prompt_tokens"] + seen["preamble_tokens"] > bare["prompt_tokens"]
+    assert "scale" in seen["preamble_seen"] and bare["preamble_seen"] == ""
+
+
+def _row(plain: str, workspace: str, seen: bool) -> dict:
+    arm = lambda text: {"text": text, "exact": text == "y = f(x)", "identifier_hit": mentions(text, "f"),  # noqa: E731
+                        "nonempty": bool(text), "name_in_preamble": seen, "name_seen": seen, "ms": 1.0,
+                        "prompt_tokens": 10, "preamble_chars": 0, "preamble_tokens": 0, "tokens": 1, "steps": 1}
+    return {"plain": arm(plain), "workspace": arm(workspace)}
+
+
+def test_paired_scores_count_who_alone_got_it():
+    assert mentions("y = f(x)", "f") and not mentions("y = g.f(x)", "f") and not mentions("y = ff(x)", "f")
+    s = summarize([_row("y = g(x)", "y = f(x)", True), _row("y = f(x)", "y = f(x)", False), _row("", "z", False)])
+    assert s["plain"]["identifier_hit"] == 33.33 and s["workspace"]["identifier_hit"] == 66.67
+    assert s["plain"]["nonempty"] == 66.67 and s["workspace"]["exact"] == 66.67
+    p = s["paired"]
+    assert p["identifier_hit_only_workspace"] == 1 and p["identifier_hit_only_plain"] == 0 and p["differ"] == 66.67
+    assert p["name_seen_n"] == 1 and p["identifier_hit_when_seen_workspace"] == 100.0
+    assert p["identifier_hit_when_seen_plain"] == 0.0
 
 
 def test_cli_eval_repo_end_to_end(tmp_path, tiny_model_dir):
     (tmp_path / "proj").mkdir()
     root = project(tmp_path / "proj")
-    out = tmp_path / "repo.json"
+    out, rows = tmp_path / "repo.json", tmp_path / "repo.jsonl"
     assert cli.main(["eval", "repo", "--project", str(root), "--model", str(tiny_model_dir), "--quiet",
-                     "--json", str(out)]) == 0
+                     "--limit", "2", "--json", str(out), "--jsonl", str(rows)]) == 0
     res = json.loads(out.read_text())
-    assert set(res["summary"]) == {"plain", "workspace"} and res["summary"]["plain"]["n"] == 1
-    assert cli.main(["eval", "repo", "--project", str(tmp_path / "proj" / "pkg"), "--quiet"]) == 2, "no tasks"
+    assert res["tasks_found"] == 4 and res["n"] == 2 and set(res["summary"]) == {"plain", "workspace", "paired"}
+    assert res["summary"]["workspace"]["mean_preamble_chars"] > 0 == res["summary"]["plain"]["mean_preamble_chars"]
+    records = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert [r["middle"].strip() for r in records] == [TASKS[0][0], TASKS[2][0]], "--limit spreads evenly"
+    assert all({"plain", "workspace"} <= set(r) for r in records)
+    assert cli.main(["eval", "repo", "--project", str(root), "--files", "pkg/a.py", "--quiet"]) == 2, "no tasks"
