@@ -35,7 +35,8 @@ def latency_threads(environ=os.environ, cores: int | None = None) -> int | None:
     a parallel region whose threads must all arrive, and the editor, its extension host and whatever
     else runs share the cores; one preempted thread stalls the op for a whole time slice. Measured on
     2 shared cores beside a training job (embedded model): 192-token forward p50 38 ms with 1 thread,
-    43 ms with 2; `seed-lsp bench lsp` p95 67 ms with 1 thread, 92-139 ms with 2."""
+    43 ms with 2; `seed-lsp bench lsp` p95 67-79 ms over seven runs with 1 thread, 75-130 ms over
+    three with 2 (not measured on idle cores, where 2 threads may be faster)."""
     value = environ.get(THREADS_ENV, "").strip()
     if value:
         try:
