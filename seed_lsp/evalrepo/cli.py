@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from seed_lsp.completer import workspace_budget
+from seed_lsp.evalrepo.likelihood import line_likelihood
 from seed_lsp.evalrepo.prompts import ARMS, Arms, default_options, model_view
 from seed_lsp.evalrepo.tasks import RepoTask, build_tasks
 
@@ -44,6 +45,7 @@ def run_task(task: RepoTask, arms: Arms, engine) -> dict:
             "prompt_tokens": view["prompt_tokens"], "preamble_chars": len(job.preamble),
             "preamble_tokens": view["preamble_tokens"], "name_in_preamble": mentions(job.preamble, task.name),
             "name_seen": mentions(view["preamble_seen"], task.name),
+            **line_likelihood(engine, job, task.middle, task.name),
         }
     return row
 
@@ -63,7 +65,12 @@ def summarize(rows: list[dict]) -> dict:
                                         ("exact", "identifier_hit", "nonempty", "name_in_preamble", "name_seen")},
                     **{f"mean_{k}": _mean(rows, arm, k) for k in
                        ("ms", "prompt_tokens", "preamble_chars", "preamble_tokens", "tokens", "steps")}}
+    for arm in ARMS:
+        named = [r for r in rows if r[arm]["name_nll"] is not None]
+        out[arm].update(mean_nll=_mean(rows, arm, "nll"), mean_name_nll=_mean(named, arm, "name_nll"),
+                        name_top1=_pct(rows, lambda r, a=arm: r[a]["name_top1"]))
     seen = [r for r in rows if r["workspace"]["name_seen"]]
+    named = [r for r in rows if r["plain"]["name_nll"] is not None]
     out["paired"] = {
         "differ": _pct(rows, lambda r: r["plain"]["text"].strip() != r["workspace"]["text"].strip()),
         **{f"{k}_only_{arm}": sum(r[arm][k] and not r[other][k] for r in rows)
@@ -71,6 +78,11 @@ def summarize(rows: list[dict]) -> dict:
         # the fairest view of "does it help": the tasks where the model could read the name
         "name_seen_n": len(seen),
         **{f"identifier_hit_when_seen_{arm}": _pct(seen, lambda r, a=arm: r[a]["identifier_hit"]) for arm in ARMS},
+        # likelihood of the true identifier: does the context move probability toward it at all?
+        "name_nll_lower_workspace": _pct(named, lambda r: r["workspace"]["name_nll"] < r["plain"]["name_nll"]),
+        **{f"mean_name_nll_when_seen_{arm}": _mean([r for r in seen if r[arm]["name_nll"] is not None], arm, "name_nll")
+           for arm in ARMS},
+        **{f"name_top1_when_seen_{arm}": _pct(seen, lambda r, a=arm: r[a]["name_top1"]) for arm in ARMS},
     }
     return out
 
@@ -117,6 +129,13 @@ def format_summary(s: dict) -> str:
                  f"only workspace={p['identifier_hit_only_workspace']}  exact only plain={p['exact_only_plain']} "
                  f"only workspace={p['exact_only_workspace']}  when the kept preamble names it (n={p['name_seen_n']}): "
                  f"hit plain={p['identifier_hit_when_seen_plain']:.1f}% workspace={p['identifier_hit_when_seen_workspace']:.1f}%")
+    lines.append("  likelihood of the true line (teacher-forced, all masked): " + "  ".join(
+        f"{arm} nll/token={s['summary'][arm]['mean_nll']:.2f} identifier nll={s['summary'][arm]['mean_name_nll']:.2f} "
+        f"identifier top-1={s['summary'][arm]['name_top1']:.1f}%" for arm in ARMS))
+    lines.append(f"    identifier nll lower with workspace: {p['name_nll_lower_workspace']:.1f}% of tasks;  when the kept "
+                 f"preamble names it: nll plain={p['mean_name_nll_when_seen_plain']:.2f} "
+                 f"workspace={p['mean_name_nll_when_seen_workspace']:.2f}, top-1 plain={p['name_top1_when_seen_plain']:.1f}% "
+                 f"workspace={p['name_top1_when_seen_workspace']:.1f}%")
     return "\n".join(lines)
 
 

@@ -77,14 +77,6 @@ def bindings(nodes: list[ast.stmt], path: Path, root: Path) -> dict[str, Binding
     return out
 
 
-def _body_start(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    """1-based first line of the body, after a docstring."""
-    first = fn.body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-        return first.end_lineno + 1
-    return first.lineno
-
-
 def _shallow(nodes: list[ast.AST]):
     """Every node under `nodes`; a nested function is yielded but not entered (its own scope)."""
     stack = list(reversed(nodes))
@@ -101,15 +93,15 @@ def _imports(nodes) -> list[ast.stmt]:
 
 def uses(tree: ast.Module, path: Path, root: Path) -> dict[int, tuple[int, str, Binding]]:
     """1-based line -> (column, name, binding) of the leftmost cross-file name used on that line
-    inside a function body (a function's own imports join its enclosing scope's)."""
+    inside a function body (a function's own imports join its enclosing scope's). Only ast.Name
+    nodes count: a docstring, a string or a comment that spells the name is no task."""
     found: dict[int, tuple[int, str, Binding]] = {}
 
     def visit(fn, outer: dict[str, Binding]) -> None:
         own = list(_shallow(fn.body))
         local = {**outer, **bindings(_imports(own), path, root)}
-        start = _body_start(fn)
         for node in own:
-            if isinstance(node, ast.Name) and node.id in local and node.lineno >= start:
+            if isinstance(node, ast.Name) and node.id in local:
                 hit = (node.col_offset, node.id, local[node.id])
                 if node.lineno not in found or hit[0] < found[node.lineno][0]:
                     found[node.lineno] = hit

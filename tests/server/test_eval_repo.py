@@ -8,6 +8,7 @@ import json
 
 from seed_lsp import cli
 from seed_lsp.evalrepo.cli import mentions, summarize
+from seed_lsp.evalrepo.likelihood import line_likelihood
 from seed_lsp.evalrepo.prompts import Arms, model_view
 from seed_lsp.evalrepo.tasks import build_tasks
 
@@ -74,7 +75,8 @@ def test_workspace_arm_carries_the_definition_and_plain_does_not(tmp_path, tiny_
 def _row(plain: str, workspace: str, seen: bool) -> dict:
     arm = lambda text: {"text": text, "exact": text == "y = f(x)", "identifier_hit": mentions(text, "f"),  # noqa: E731
                         "nonempty": bool(text), "name_in_preamble": seen, "name_seen": seen, "ms": 1.0,
-                        "prompt_tokens": 10, "preamble_chars": 0, "preamble_tokens": 0, "tokens": 1, "steps": 1}
+                        "prompt_tokens": 10, "preamble_chars": 0, "preamble_tokens": 0, "tokens": 1, "steps": 1,
+                        "nll": 2.0, "name_nll": 1.0 if "f" in text else 3.0, "name_top1": "f" in text}
     return {"plain": arm(plain), "workspace": arm(workspace)}
 
 
@@ -87,6 +89,38 @@ def test_paired_scores_count_who_alone_got_it():
     assert p["identifier_hit_only_workspace"] == 1 and p["identifier_hit_only_plain"] == 0 and p["differ"] == 66.67
     assert p["name_seen_n"] == 1 and p["identifier_hit_when_seen_workspace"] == 100.0
     assert p["identifier_hit_when_seen_plain"] == 0.0
+    assert p["name_nll_lower_workspace"] == 33.33 and s["workspace"]["mean_name_nll"] == 1.67
+    assert p["mean_name_nll_when_seen_plain"] == 3.0 and p["name_top1_when_seen_workspace"] == 100.0
+
+
+def test_line_likelihood_reads_the_true_tokens_at_the_gap(tiny_model_dir):
+    """A fake head that puts all mass on the line's tokens exactly where the gap must sit (after the
+    preamble and the prefix): nll 0 and top-1 there; anywhere else it would be large."""
+    import torch
+
+    from runtime import Engine
+    from runtime.jobs import InfillJob
+
+    engine = Engine.load(tiny_model_dir, device="cpu")
+    tok, middle = engine.tokenizer, "    y = scale(x, 2)"
+    job = InfillJob(prefix="def f(x):\n", suffix="\n    return y\n", mode="line", preamble="# file: a.py\ndef scale(xs, k): ...\n")
+    ids, start = tok.encode(middle), len(tok.encode(job.preamble)) + len(tok.encode(job.prefix))
+
+    def fake(input_ids, key_mask=None):
+        logits = torch.zeros(1, input_ids.shape[1], engine.model.arch.vocab_size)
+        pos = torch.arange(start, start + len(ids))
+        keep = pos < input_ids.shape[1]
+        logits[0, pos[keep], torch.tensor(ids)[keep]] = 100.0
+        return logits
+
+    engine.model.aligned_logits = fake
+    try:
+        right = line_likelihood(engine, job, middle, "scale")
+        shifted = line_likelihood(engine, InfillJob(prefix="def f(x):\n", suffix=job.suffix, mode="line"), middle, "scale")
+    finally:
+        engine.close()
+    assert right["nll"] < 1e-3 and right["name_nll"] < 1e-3 and right["name_top1"]
+    assert shifted["nll"] > 1 and not shifted["name_top1"], "without the preamble the gap starts elsewhere"
 
 
 def test_cli_eval_repo_end_to_end(tmp_path, tiny_model_dir):
