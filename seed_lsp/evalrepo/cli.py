@@ -1,13 +1,14 @@
 """`seed-lsp eval repo`: does the workspace context help? Cross-file lines of a real project.
 
     seed-lsp eval repo --project DIR [--files GLOB]... [--limit N] [--model DIR]
-        [--json OUT] [--jsonl OUT] [--quiet]
+        [--json OUT] [--jsonl OUT] [--quiet] [--note TEXT]
 
-Every task (evalrepo/tasks.py) runs in both arms (evalrepo/prompts.py) on one engine, one job at a
-time. Scores per arm: exact (the line, whitespace-stripped), identifier hit (the completion uses
+Every task (evalrepo/tasks.py) runs in both arms, and the oracle control, (evalrepo/prompts.py) on
+one engine, one job at a time. Scores per arm: exact (the line, whitespace-stripped), identifier hit (the completion uses
 the cross-file name the line needs), non-empty, mean latency, mean prompt tokens; and what the
 context offered: how often the preamble names the identifier at all, and within the part the
-model's window keeps. Paired: how often the arms' completions differ, and who alone got a hit.
+model's window keeps; the likelihood of the true line and identifier (evalrepo/likelihood.py).
+Paired (plain vs workspace): how often the completions differ, and who alone got a hit.
 --jsonl writes one record per task as it finishes; --json the summary. See docs/eval.md.
 """
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 from seed_lsp.completer import workspace_budget
 from seed_lsp.evalrepo.likelihood import line_likelihood
 from seed_lsp.evalrepo.prompts import ARMS, Arms, default_options, model_view
+
+PAIR = ("plain", "workspace")  # the comparison; "oracle" is a control
 from seed_lsp.evalrepo.tasks import RepoTask, build_tasks
 
 
@@ -59,13 +62,14 @@ def _mean(rows: list[dict], arm: str, key: str) -> float:
 
 
 def summarize(rows: list[dict]) -> dict:
+    arms = [a for a in ARMS if rows and a in rows[0]]
     out: dict = {}
-    for arm in ARMS:
+    for arm in arms:
         out[arm] = {"n": len(rows), **{k: _pct(rows, lambda r, k=k: r[arm][k]) for k in
                                         ("exact", "identifier_hit", "nonempty", "name_in_preamble", "name_seen")},
                     **{f"mean_{k}": _mean(rows, arm, k) for k in
                        ("ms", "prompt_tokens", "preamble_chars", "preamble_tokens", "tokens", "steps")}}
-    for arm in ARMS:
+    for arm in arms:
         named = [r for r in rows if r[arm]["name_nll"] is not None]
         out[arm].update(mean_nll=_mean(rows, arm, "nll"), mean_name_nll=_mean(named, arm, "name_nll"),
                         name_top1=_pct(rows, lambda r, a=arm: r[a]["name_top1"]))
@@ -77,12 +81,12 @@ def summarize(rows: list[dict]) -> dict:
            for k in ("exact", "identifier_hit") for arm, other in (("plain", "workspace"), ("workspace", "plain"))},
         # the fairest view of "does it help": the tasks where the model could read the name
         "name_seen_n": len(seen),
-        **{f"identifier_hit_when_seen_{arm}": _pct(seen, lambda r, a=arm: r[a]["identifier_hit"]) for arm in ARMS},
+        **{f"identifier_hit_when_seen_{arm}": _pct(seen, lambda r, a=arm: r[a]["identifier_hit"]) for arm in PAIR},
         # likelihood of the true identifier: does the context move probability toward it at all?
         "name_nll_lower_workspace": _pct(named, lambda r: r["workspace"]["name_nll"] < r["plain"]["name_nll"]),
         **{f"mean_name_nll_when_seen_{arm}": _mean([r for r in seen if r[arm]["name_nll"] is not None], arm, "name_nll")
-           for arm in ARMS},
-        **{f"name_top1_when_seen_{arm}": _pct(seen, lambda r, a=arm: r[a]["name_top1"]) for arm in ARMS},
+           for arm in PAIR},
+        **{f"name_top1_when_seen_{arm}": _pct(seen, lambda r, a=arm: r[a]["name_top1"]) for arm in PAIR},
     }
     return out
 
@@ -118,7 +122,8 @@ def examples(rows: list[dict], n: int = 5) -> list[dict]:
 def format_summary(s: dict) -> str:
     lines = [f"eval repo  project={s['project']}  files={' '.join(s['files'])}  model={s['model']}  "
              f"tasks={s['n']} of {s['tasks_found']}"]
-    for arm in ARMS:
+    arms = [a for a in ARMS if a in s["summary"]]
+    for arm in arms:
         a = s["summary"][arm]
         lines.append(f"  {arm:>9}: exact={a['exact']:.2f}%  identifier hit={a['identifier_hit']:.2f}%  "
                      f"non-empty={a['nonempty']:.2f}%  mean {a['mean_ms']:.0f} ms  prompt {a['mean_prompt_tokens']:.0f} tok  "
@@ -129,9 +134,9 @@ def format_summary(s: dict) -> str:
                  f"only workspace={p['identifier_hit_only_workspace']}  exact only plain={p['exact_only_plain']} "
                  f"only workspace={p['exact_only_workspace']}  when the kept preamble names it (n={p['name_seen_n']}): "
                  f"hit plain={p['identifier_hit_when_seen_plain']:.1f}% workspace={p['identifier_hit_when_seen_workspace']:.1f}%")
-    lines.append("  likelihood of the true line (teacher-forced, all masked): " + "  ".join(
-        f"{arm} nll/token={s['summary'][arm]['mean_nll']:.2f} identifier nll={s['summary'][arm]['mean_name_nll']:.2f} "
-        f"identifier top-1={s['summary'][arm]['name_top1']:.1f}%" for arm in ARMS))
+    lines.append("  likelihood of the true line (teacher-forced, all masked):\n    " + "\n    ".join(
+        f"{arm:>9}: nll/token={s['summary'][arm]['mean_nll']:.2f} identifier nll={s['summary'][arm]['mean_name_nll']:.2f} "
+        f"identifier top-1={s['summary'][arm]['name_top1']:.1f}%" for arm in arms))
     lines.append(f"    identifier nll lower with workspace: {p['name_nll_lower_workspace']:.1f}% of tasks;  when the kept "
                  f"preamble names it: nll plain={p['mean_name_nll_when_seen_plain']:.2f} "
                  f"workspace={p['mean_name_nll_when_seen_workspace']:.2f}, top-1 plain={p['name_top1_when_seen_plain']:.1f}% "
@@ -149,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", default=None, metavar="OUT", help="write the summary JSON here")
     ap.add_argument("--jsonl", default=None, metavar="OUT", help="write one JSON record per task here")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--note", default=None, help="free text kept in the summary (which snapshot, which checkpoint)")
     return ap
 
 
@@ -174,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.close()
     o = default_options()
     result = {
-        "benchmark": "repo", **head, "project": str(root), "files": files, "tasks_found": len(found), "n": len(rows),
+        "benchmark": "repo", **head, "note": args.note, "project": str(root), "files": files, "tasks_found": len(found), "n": len(rows),
         "limit": args.limit, "kinds": {k: sum(r["kind"] == k for r in rows) for k in sorted({r["kind"] for r in rows})},
         "options": {"mode": o.mode, "strategy": o.strategy, "context_before": o.context_before,
                     "context_after": o.context_after, "workspace_budget_chars": workspace_budget(o), **window},

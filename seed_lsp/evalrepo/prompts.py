@@ -1,7 +1,7 @@
 """The two arms' jobs for one task, built by the server's own code, and what the model sees of them.
 
     arms = Arms(root)                  # a WorkspaceSlot over the project, scanned now, no watcher
-    jobs = arms.jobs(task)             # {"plain": InfillJob, "workspace": InfillJob}
+    jobs = arms.jobs(task)             # {"plain": InfillJob, "workspace": InfillJob, "oracle": InfillJob}
     seen = model_view(engine, job)     # prompt tokens, and the part of the preamble inside the window
     arms.close()
 
@@ -12,6 +12,9 @@ written (prefix + suffix, the cursor at the start of the empty line), and from i
   workspace  the server's steps for a request: didOpen in a WorkspaceSlot, slot.snippets with
              completer.workspace_budget(options), completer.job_for with those snippets (their
              share comes out of the prefix's window).
+and one control, not something the server could send:
+  oracle     the workspace job with the answer itself as its preamble (a `# file:` block holding
+             just the line): the most any context in that slot could give this model.
 Options are the server's defaults except mode "line" (the task is one line, as in HumanEval's
 single-line split), so both arms decode alike with the engine's default strategy.
 """
@@ -23,9 +26,10 @@ from pathlib import Path
 from seed_lsp.completer import job_for, workspace_budget
 from seed_lsp.evalrepo.tasks import RepoTask
 from seed_lsp.options import Options
+from seed_lsp.workspace.snippets import format_block
 from seed_lsp.workspace_slot import WorkspaceSlot
 
-ARMS = ("plain", "workspace")
+ARMS = ("plain", "workspace", "oracle")
 
 
 def default_options() -> Options:
@@ -52,6 +56,7 @@ class Arms:
                 # No key: with one, the engine carries a document's cache and last fill into its next
                 # job (reuse, draft warm start), and one arm's answer would seed the other's.
                 out[arm] = replace(job, key=None)
+            out["oracle"] = replace(out["workspace"], preamble=format_block(task.rel, task.middle.strip()))
             return out
         finally:
             self.slot.did_close(uri)  # one open document at a time: no task sees another's outline

@@ -1,7 +1,8 @@
 """Repository-level eval (seed_lsp/evalrepo/): cross-file lines are found in a multi-file project
 (and nothing else is), the workspace arm's job carries the imported definition as the server would
-send it and the plain arm's does not, the paired scores count what they say, and
-`seed-lsp eval repo` runs end to end on the tiny model and writes both arms."""
+send it and the plain arm's does not (the oracle control holds the answer line), the paired scores
+count what they say, the likelihood is read at the gap, and `seed-lsp eval repo` runs end to end on
+the tiny model and writes every arm."""
 from __future__ import annotations
 
 import json
@@ -63,6 +64,8 @@ def test_workspace_arm_carries_the_definition_and_plain_does_not(tmp_path, tiny_
     assert plain.preamble == "" and "def scale" not in plain.prefix + plain.suffix
     assert (plain.prefix, plain.suffix) == (ws.prefix, ws.suffix) == (task.prefix, task.suffix)
     assert plain.mode == ws.mode == "line" and plain.key is None and ws.key is None
+    oracle = jobs["oracle"]
+    assert oracle.preamble == "# file: pkg/b.py\n" + task.middle.strip() + "\n" and oracle.prefix == ws.prefix
     engine = Engine.load(tiny_model_dir, device="cpu")
     try:
         seen, bare = model_view(engine, ws), model_view(engine, plain)
@@ -130,9 +133,11 @@ def test_cli_eval_repo_end_to_end(tmp_path, tiny_model_dir):
     assert cli.main(["eval", "repo", "--project", str(root), "--model", str(tiny_model_dir), "--quiet",
                      "--limit", "2", "--json", str(out), "--jsonl", str(rows)]) == 0
     res = json.loads(out.read_text())
-    assert res["tasks_found"] == 4 and res["n"] == 2 and set(res["summary"]) == {"plain", "workspace", "paired"}
+    assert res["tasks_found"] == 4 and res["n"] == 2
+    assert set(res["summary"]) == {"plain", "workspace", "oracle", "paired"}
     assert res["summary"]["workspace"]["mean_preamble_chars"] > 0 == res["summary"]["plain"]["mean_preamble_chars"]
     records = [json.loads(line) for line in rows.read_text().splitlines()]
     assert [r["middle"].strip() for r in records] == [TASKS[0][0], TASKS[2][0]], "--limit spreads evenly"
-    assert all({"plain", "workspace"} <= set(r) for r in records)
+    assert all({"plain", "workspace", "oracle"} <= set(r) for r in records)
+    assert all(r["oracle"]["name_in_preamble"] and not r["plain"]["name_in_preamble"] for r in records)
     assert cli.main(["eval", "repo", "--project", str(root), "--files", "pkg/a.py", "--quiet"]) == 2, "no tasks"
