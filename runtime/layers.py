@@ -1,7 +1,8 @@
 """Shared transformer layers for every family: RMSNorm, rotary embeddings, bidirectional
 grouped-query attention (optional per-head q/k norm, optional K/V cache rows), SwiGLU MLP.
 
-Attention is never causal: a masked-diffusion model looks at both sides of the gap. A forward may
+Attention is bidirectional when serving: a masked-diffusion model looks at both sides of the gap
+(training also runs causal rows through a per-query mask, runtime/train/examples.py). A forward may
 run on a subset of rows (`rows`) against a KVCache that holds every position's keys/values; the rows'
 fresh keys/values are written into the cache first, so the gap attends to itself up to date and to
 the context as cached (dual cache).
@@ -75,7 +76,8 @@ class Attention(nn.Module):
         self.k_norm = RMSNorm(d, cfg.rms_eps) if cfg.qk_norm else None
 
     def forward(self, x, cos, sin, key_mask, layer, cache, rows):
-        """x (B, N, C) -> (B, N, C). key_mask (B, T) bool, True = a real key."""
+        """x (B, N, C) -> (B, N, C). key_mask (B, T) bool, True = a real key; or (B, N, T), a mask per
+        query (training's causal rows)."""
         b, n, _ = x.shape
         cfg = self.cfg
         q = self.q(x).view(b, n, cfg.num_heads, cfg.head_dim).transpose(1, 2)  # (B, H, N, Dh)
@@ -86,14 +88,18 @@ class Attention(nn.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.store(layer, k, v, rows)  # (B, Hkv, T, Dh)
-        mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, T)
+        if key_mask is None:
+            mask = None
+        else:  # (B, 1, 1, T) keys only, or (B, 1, N, T) per query
+            mask = key_mask[:, None, None, :] if key_mask.dim() == 2 else key_mask[:, None]
         out = attend(q, k, v, mask)  # (B, H, N, Dh)
         return self.o(out.transpose(1, 2).reshape(b, n, -1))
 
 
 def attend(q, k, v, mask):
     """Bidirectional grouped-query attention; q (B, H, N, Dh), k/v (B, Hkv, T, Dh)."""
-    if q.is_cuda:  # the Triton kernel (kernels/), falling back to its reference inside the dispatcher
+    per_query = mask is not None and mask.shape[2] > 1  # training's causal rows: never in serving
+    if q.is_cuda and not per_query:  # the Triton kernel (kernels/), falling back to its reference inside the dispatcher
         from kernels import gap_attention
 
         return gap_attention(q, k, v, None if mask is None else mask[:, 0, 0, :])
@@ -104,6 +110,8 @@ def attend(q, k, v, mask):
     # Stack each kv group's query heads along the query axis instead of repeating K/V: a gap step
     # then never copies the whole cache (which made its cost grow with the context length).
     qg = q.reshape(b, k.shape[1], rep * n, d)  # (B, Hkv, rep*N, Dh); head g*rep+r -> group g
+    if per_query:
+        mask = mask.repeat(1, 1, rep, 1)  # (B, 1, rep*N, T): stacked row r*N+i is query i
     out = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask)  # (B, Hkv, rep*N, Dh)
     return out.reshape(b, h, n, d)
 

@@ -50,7 +50,8 @@ class DiffusionLM(nn.Module):
         """ids (B, N) -> final-normed hidden (B, N, C) (before the final norm with final_norm=False:
         the fused head of kernels.gap_head applies that norm itself).
 
-        positions (B, N): rotary positions (default 0..N-1). key_mask (B, T): True = real key.
+        positions (B, N): rotary positions (default 0..N-1). key_mask (B, T): True = real key
+        (or (B, N, T): a mask per query, e.g. training's causal rows).
         cache + rows None: full forward that fills the cache. cache + rows (B, N): only these rows
         run; their keys/values overwrite the cache at `rows`, the rest of the cache is reused.
         """

@@ -6,7 +6,8 @@ Contract
 `tokenizers` byte-level BPE on a sample of data/corpus/train.jsonl and writes tokenizer.json; with
 `--tokens data/tokens` it also writes data/tokens/{train,heldout}.bin (uint16, files joined by the eos
 id) and adds the token counts to data/corpus/stats.json. `--compare 4096,8192,16384` prints tokens/char
-on the held-out split for each vocab size (trained on a smaller sample) and exits.
+on the held-out split for each vocab size (trained on a smaller sample) and exits. `--reuse FILE` skips
+training and tokenizes with an existing tokenizer.json (the shipped model's, to train on from its weights).
 
 Properties the runtime relies on:
 - special tokens SPECIALS get ids 0, 1, 2 (mask, pad, eos) and are never produced from plain text;
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-mb", type=float, default=30.0, help="training sample, millions of chars")
     parser.add_argument("--tokens", type=Path, default=None, help="also write {train,heldout}.bin here")
     parser.add_argument("--compare", type=str, default=None, help="comma-separated vocab sizes to measure")
+    parser.add_argument("--reuse", type=Path, default=None, metavar="TOKENIZER_JSON",
+                        help="skip training: copy this tokenizer (e.g. runtime/embedded/tokenizer.json, so that a "
+                             "run can start from the shipped weights) and tokenize the corpus with it")
     args = parser.parse_args(argv)
     sample = int(args.sample_mb * 1e6)
     if args.compare:
@@ -141,7 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     stats_file = args.corpus / "stats.json"
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     t0 = time.time()
-    tok = train(read_texts(args.corpus / "train.jsonl", sample), args.vocab)
+    if args.reuse:
+        tok = Tokenizer.from_file(str(args.reuse))
+        sample = 0
+    else:
+        tok = train(read_texts(args.corpus / "train.jsonl", sample), args.vocab)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(args.out))
     heldout = list(read_texts(args.corpus / "heldout.jsonl"))

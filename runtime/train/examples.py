@@ -4,13 +4,19 @@ Contract
 --------
 sample_batch(tokens, batch_size, seq_len, rng, newline_id, mask_id, pad_id, eos_id, p_infill=0.6)
 returns {"input_ids", "targets"} (B, T) long, "loss_mask" (B, T) bool, "weights" (B, T) float32 (zero
-where loss_mask is False), "kind" (B,) long (0 diffusion, 1 infill, 2 several gaps) and "gap" (B, 2) long, the
+where loss_mask is False), "kind" (B,) long (0 diffusion, 1 infill, 2 several gaps, 3 causal), "causal"
+(B,) bool (the row attends causally: kind 3) and "gap" (B, 2) long, the
 [start, end) of an infill row's gap ((0, 0) for diffusion rows). `targets` holds the true token
 everywhere; only positions in loss_mask count. The loss the weights are made for is
     sum(weights * cross_entropy(logits, targets)) / (B * T)
 i.e. the masked-diffusion ELBO estimate (each row's masked tokens weighted 1/t).
 
 Row kinds (all randomness from `rng`, a numpy Generator, so a seed fixes the batch):
+- causal (p_ar, taken first; kind 3): a random window, nothing masked, every position in the loss
+  (weight 1), attended causally. With shifted logits (output i predicts token i+1) this is plain
+  next-token training, the densest signal per forward there is: every position teaches, where a
+  masked row teaches only its masks. It shares the weights with the masked rows (Dream and DiffuCoder
+  start from autoregressive weights for the same reason); the loss (runtime/train/loop.py) shifts.
 - diffusion (1 - p_infill): a random window of the stream; t ~ U(eps, 1); each token masked with
   probability t (at least one); loss on masked tokens, weight 1/t.
 - infill (p_infill): the editor's task. A middle that is whole lines (1 line: 50 %, 2..8 lines: 25 %)
@@ -51,6 +57,7 @@ def sample_batch(
     vocab_size: int | None = None,
     p_multi: float = 0.0,
     max_gaps: int = 4,
+    p_ar: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     if len(tokens) < 3 * seq_len + 2:
         raise ValueError(f"token stream of {len(tokens)} is too short for seq_len {seq_len}")
@@ -60,6 +67,9 @@ def sample_batch(
     rows = []
     for _ in range(batch_size):
         row = None
+        if p_ar > 0 and rng.random() < p_ar:
+            rows.append(causal_row(tokens, seq_len, rng))
+            continue
         if rng.random() < p_infill:
             if rng.random() < p_multi:
                 n_gaps = int(rng.integers(2, max_gaps + 1))
@@ -73,7 +83,16 @@ def sample_batch(
     out = {key: torch.from_numpy(np.stack([r[key] for r in rows])) for key in ("input_ids", "targets", "loss_mask", "weights")}
     out["kind"] = torch.tensor([r["kind"] for r in rows], dtype=torch.long)  # (B,)
     out["gap"] = torch.tensor([r["gap"] for r in rows], dtype=torch.long)  # (B, 2)
+    out["causal"] = out["kind"] == 3  # (B,)
     return out
+
+
+def causal_row(tokens: np.ndarray, seq_len: int, rng: np.random.Generator) -> dict:
+    start = int(rng.integers(0, len(tokens) - seq_len + 1))
+    targets = np.asarray(tokens[start:start + seq_len], dtype=np.int64)  # (T,)
+    every = np.ones(seq_len, dtype=bool)
+    return {"input_ids": targets, "targets": targets, "loss_mask": every, "weights": every.astype(np.float32),
+            "region": every, "kind": 3, "gap": (0, 0)}
 
 
 def diffusion_row(tokens: np.ndarray, seq_len: int, rng: np.random.Generator, mask_id: int, eps: float) -> dict:

@@ -7,6 +7,9 @@ optimizer is used if optim.pt is missing or unreadable.
 
 Loss: cross-entropy on loss positions only (the head runs on those rows alone), weighted by the
 example builder's per-token weights (1/t for masked diffusion), divided by B * T (the ELBO estimate).
+With shifted logits (TrainConfig.shifted, the default since session 3) output i predicts token i+1, as
+in Dream: then causal rows (p_ar) are next-token training on the same weights, and a masked token at
+i is predicted by output i-1 (position 0 never is: a window's first token has nothing before it).
 """
 from __future__ import annotations
 
@@ -44,6 +47,8 @@ class TrainConfig:
     weight_decay: float = 0.05
     p_infill: float = 0.7
     p_multi: float = 0.5  # share of the infill rows with several gaps (more fills per forward)
+    p_ar: float = 0.5  # share of causal next-token rows (needs shifted): every position teaches
+    shifted: bool = True  # output i predicts token i+1 (Dream's convention); False: output i, token i
     minutes: float = 60.0  # wall-clock budget of this invocation
     save_every_min: float = 5.0
     log_every: int = 25
@@ -54,10 +59,10 @@ class TrainConfig:
 
 
 def model_config(cfg: TrainConfig, tok: Tokenizer) -> dict:
-    """config.json of the embedded model: Qwen2 weight names, unshifted logits, tied head."""
+    """config.json of the embedded model: Qwen2 weight names, shifted logits or not, tied head."""
     ids = {name: tok.token_to_id(t) for name, t in (("mask", "<|mask|>"), ("pad", "<|pad|>"), ("eos", "<|endoftext|>"))}
     return {
-        "model_type": "qwen2", "architectures": ["SeedDiffusionLM"], "logits_shifted": False,
+        "model_type": "qwen2", "architectures": ["SeedDiffusionLM"], "logits_shifted": cfg.shifted,
         "vocab_size": tok.vocab_size, "hidden_size": cfg.hidden, "intermediate_size": cfg.intermediate,
         "num_hidden_layers": cfg.layers, "num_attention_heads": cfg.heads, "num_key_value_heads": cfg.kv_heads,
         "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "max_position_embeddings": 4096,
@@ -74,13 +79,24 @@ def lr_at(cfg: TrainConfig, step: int, tokens: int) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
 
 
-def diffusion_loss(model, batch: dict) -> torch.Tensor:
-    """Weighted CE on loss positions; the head runs only on those rows."""
-    h = model.hidden(batch["input_ids"])  # (B, T, C)
-    sel = batch["loss_mask"]  # (B, T) bool
+def diffusion_loss(model, batch: dict, shifted: bool = False) -> torch.Tensor:
+    """Weighted CE on loss positions; the head runs only on those rows. shifted: output i-1 predicts
+    token i; rows with batch["causal"] then attend causally (next-token rows)."""
+    ids, targets, weights, sel = batch["input_ids"], batch["targets"], batch["weights"], batch["loss_mask"]
+    causal = batch.get("causal")
+    attn = None
+    if causal is not None and bool(causal.any()):
+        if not shifted:
+            raise ValueError("causal rows need shifted logits (output i predicts token i+1)")
+        t = ids.shape[1]
+        lower = torch.ones(t, t, dtype=torch.bool).tril()  # (T, T): query i sees keys 0..i
+        attn = torch.where(causal[:, None, None], lower, torch.ones_like(lower))  # (B, T, T)
+    h = model.hidden(ids, key_mask=attn)  # (B, T, C)
+    if shifted:
+        h, targets, weights, sel = h[:, :-1], targets[:, 1:], weights[:, 1:], sel[:, 1:]
     logits = model.head_logits(h[sel])  # (N, V)
-    ce = F.cross_entropy(logits, batch["targets"][sel], reduction="none")  # (N,)
-    return (ce * batch["weights"][sel]).sum() / sel.numel()  # the ELBO estimate: per canvas position
+    ce = F.cross_entropy(logits, targets[sel], reduction="none")  # (N,)
+    return (ce * weights[sel]).sum() / sel.numel()  # the ELBO estimate: per canvas position
 
 
 class Trainer:
@@ -132,9 +148,10 @@ class Trainer:
         (self.run / "config.json").write_text(json.dumps(self.config, indent=2))
         (self.run / "tokenizer.json").write_bytes((Path(self.cfg.data) / "tokenizer.json").read_bytes())
 
-    def batch(self, tokens, rng) -> dict:
+    def batch(self, tokens, rng, causal: bool = True) -> dict:
+        p_ar = self.cfg.p_ar if self.cfg.shifted and causal else 0.0
         b = self.sample_batch(tokens, self.cfg.batch, self.cfg.seq_len, rng, p_infill=self.cfg.p_infill,
-                              p_multi=self.cfg.p_multi, **self.ids)
+                              p_multi=self.cfg.p_multi, p_ar=p_ar, **self.ids)
         return {k: torch.as_tensor(v) for k, v in b.items()}
 
     def probe(self) -> None:
@@ -148,15 +165,16 @@ class Trainer:
 
     @torch.no_grad()
     def heldout_loss(self, n: int = 4) -> float:
+        """Masked rows only (no causal rows): the same measure whatever p_ar a run trains with."""
         rng = np.random.default_rng(1234)  # the same held-out batches every time
         self.model.eval()
-        losses = [float(self._loss(self.batch(self.heldout_tokens, rng))) for _ in range(n)]
+        losses = [float(self._loss(self.batch(self.heldout_tokens, rng, causal=False))) for _ in range(n)]
         self.model.train()
         return sum(losses) / n
 
     def _loss(self, batch) -> torch.Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
-            return diffusion_loss(self.model, batch)
+            return diffusion_loss(self.model, batch, shifted=self.cfg.shifted)
 
     def train(self) -> dict:
         cfg, st = self.cfg, self.state
