@@ -135,3 +135,18 @@ def test_write_tokens_joins_files_with_eos(built, tokenizer, tmp_path):
     assert int((arr == 2).sum()) == len(texts) and arr[-1] == 2
     pieces = np.split(np.asarray(arr), np.flatnonzero(arr == 2) + 1)[:-1]
     assert [tokenizer.decode(p[:-1].tolist()) for p in pieces] == texts
+
+
+def test_reuse_tokenizes_with_the_given_tokenizer(built, tokenizer, tmp_path):
+    """`bpe --reuse FILE`: no training; the streams are that tokenizer's ids (to train on from weights
+    that were trained with it), and tokenizer.json is a copy of it."""
+    out, _ = built
+    given = tmp_path / "given.json"
+    tokenizer.save(str(given))
+    bpe.main(["--corpus", str(out), "--reuse", str(given), "--out", str(tmp_path / "tok.json"),
+              "--tokens", str(tmp_path / "tokens"), "--vocab", "999"])
+    assert json.loads((tmp_path / "tok.json").read_text()) == json.loads(given.read_text())
+    arr = bpe.load_tokens(tmp_path / "tokens" / "heldout.bin")
+    expected = bpe.write_tokens(tokenizer, out / "heldout.jsonl", tmp_path / "direct.bin")
+    assert len(arr) == expected and np.array_equal(arr, bpe.load_tokens(tmp_path / "direct.bin"))
+    assert json.loads((out / "stats.json").read_text())["tokenizer"]["vocab_size"] == tokenizer.get_vocab_size()
