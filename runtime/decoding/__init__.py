@@ -4,9 +4,9 @@ from __future__ import annotations
 import inspect
 
 from runtime.decoding.base import Strategy
-from runtime.decoding.strategies import Entropy, Factor, Margin, OnePerStep, Threshold
+from runtime.decoding.strategies import Entropy, Factor, LeftToRight, Margin, OnePerStep, Threshold
 
-STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (OnePerStep, Threshold, Factor, Margin, Entropy)}
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (OnePerStep, Threshold, Factor, Margin, Entropy, LeftToRight)}
 COMMON = ("temperature", "top_p", "seed")
 
 

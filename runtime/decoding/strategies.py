@@ -5,6 +5,8 @@ threshold  : the most confident position plus every other with probability >= ta
 factor     : accept rank r (by confidence, descending) while c_r >= 1 - f / (r + 1) (Fast-dLLM).
 margin     : the k positions with the largest top1 - top2 probability margin.
 entropy    : the k positions with the lowest entropy.
+ltr        : left to right: the leftmost masked position, plus the run of positions right after it
+             while each is >= tau (semi-autoregressive; suits shifted models trained with causal rows).
 """
 from __future__ import annotations
 
@@ -71,3 +73,23 @@ class Margin(TopK):
 class Entropy(TopK):
     name = "entropy"
     metric = "entropy"
+
+
+class LeftToRight(Strategy):
+    """Positions arrive sorted (Canvas.masked_positions), so index 0 is the leftmost mask and, in a gap
+    filled from the left, indices 0..k are adjacent slots. The leftmost is always committed (its left
+    context is complete: for a shifted model it is a next-token prediction); the slots after it join
+    while each is confident, so an easy stretch still lands in one step."""
+
+    name = "ltr"
+
+    def __init__(self, tau: float = 0.9, **kw) -> None:
+        super().__init__(**kw)
+        if not 0 < tau <= 1:
+            raise ValueError(f"ltr tau must be in (0, 1], got {tau}")
+        self.tau = tau
+
+    def select(self, scores, probs):
+        ok = scores[1:] >= self.tau  # (M-1,)
+        run = int(ok.long().cumprod(0).sum()) if len(ok) else 0
+        return torch.arange(run + 1, device=scores.device)

@@ -43,7 +43,7 @@ def make_canvas(sizes, budget_extra=0):
     return Canvas(ids=ids, gaps=gaps, mask_id=MASK, pad_id=PAD, stop_ids=frozenset({PAD, EOS}), blank_ids=frozenset({BLANK}))
 
 
-params = {"one": {}, "threshold": {"tau": 0.5}, "factor": {"factor": 1.0}, "margin": {"k": 2}, "entropy": {"k": 3}}
+params = {"one": {}, "threshold": {"tau": 0.5}, "factor": {"factor": 1.0}, "margin": {"k": 2}, "entropy": {"k": 3}, "ltr": {"tau": 0.5}}
 
 
 @settings(max_examples=60, deadline=None)
@@ -84,6 +84,19 @@ def test_threshold_commits_best_plus_all_above_tau():
     assert sorted(strat.select(scores, scores).tolist()) == [1, 3]
     low = torch.tensor([0.1, 0.2, 0.3])
     assert strat.select(low, low).tolist() == [2], "the single most confident even under tau"
+
+
+def test_ltr_commits_the_leftmost_plus_its_confident_run():
+    strat = make_strategy("ltr", tau=0.8)
+    scores = torch.tensor([0.1, 0.85, 0.9, 0.3, 0.99])
+    assert strat.select(scores, scores).tolist() == [0, 1, 2], "the 0.99 after a gap in the run waits"
+    assert strat.select(scores[:1], scores[:1]).tolist() == [0]
+    canvas = make_canvas([6])
+    runner, before = RandomLogits(seed=5, end_boost=0.0), None
+    while not canvas.finished():
+        before = canvas.masked_positions()
+        step([canvas], [make_strategy("ltr", tau=0.99)], runner, MASK)
+        assert canvas.ids[before[0]] != MASK, "the leftmost mask is filled every step"
 
 
 def test_mask_never_chosen_even_when_most_likely():
