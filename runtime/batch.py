@@ -19,7 +19,7 @@ import time
 
 from runtime import bans
 from runtime import draft as drafts
-from runtime.decoding import make_strategy
+from runtime.decoding import make_strategy, resolve
 from runtime.infill import LOOP_PARAMS, RunOptions, build_canvas, decode_result, heal_indent, step
 from runtime.jobs import CancelToken, InfillJob, InfillResult
 from runtime.reuse import Carried, transplant
@@ -59,7 +59,8 @@ class BatchRun:
 
     def add(self, job: InfillJob, cancel: CancelToken, carried: Carried | None = None) -> int:
         t0 = time.perf_counter()
-        strat = make_strategy(job.strategy, **{k: v for k, v in job.params.items() if k not in LOOP_PARAMS})
+        name = resolve(job.strategy, self.model.spec.defaults)  # "auto": the model's own choice
+        strat = make_strategy(name, **{k: v for k, v in job.params.items() if k not in LOOP_PARAMS})
         first = self.added == 0 and self.opts.cached
         draft = self._draft(job, strat, carried) if first and self.opts.draft else None
         canvas = build_canvas(job, self.model, self.tokenizer, self.opts, cancel, min_gap=len(draft or ()))

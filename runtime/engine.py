@@ -92,7 +92,7 @@ class Engine:
         handle.cancel()
 
     def infill(self, prefix: str, suffix: str = "", mode: str = "line", max_tokens: int = 64,
-               strategy: str = "threshold", timeout: float | None = None, **params) -> InfillResult:
+               strategy: str = "auto", timeout: float | None = None, **params) -> InfillResult:
         """Blocking convenience: submit one job and wait for its result."""
         job = InfillJob(prefix=prefix, suffix=suffix, mode=mode, max_tokens=max_tokens, strategy=strategy, params=params)
         return self.submit(job).result(timeout)

@@ -36,7 +36,7 @@ class InfillJob:
     suffix: str = ""
     mode: str = "line"
     max_tokens: int = 64
-    strategy: str = "threshold"
+    strategy: str = "auto"  # the model's choice (runtime/decoding: resolve), else a strategy's name
     params: dict[str, Any] = field(default_factory=dict)
     segments: list[str] | None = None
     gap_tokens: int | list[int] | None = None

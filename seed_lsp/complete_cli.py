@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--mode", choices=("auto", "line", "block"), default="auto")
     p.add_argument("--max-tokens", type=int, default=64)
-    p.add_argument("--strategy", default="threshold")
+    p.add_argument("--strategy", default="auto", help="decoding strategy (auto: the model's own choice)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     a = p.parse_args(argv)
     path, line, col = parse_location(a.location)

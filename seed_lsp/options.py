@@ -1,8 +1,8 @@
 """Server options: one typed dataclass, filled from the command line, initializationOptions and
 workspace/didChangeConfiguration (camelCase keys, as editors send them).
 
-    {"enable": true, "model": "/path", "device": "auto", "strategy": "threshold",
-     "strategyParams": {"threshold": 0.9}, "maxTokens": 64, "contextBefore": 1024,
+    {"enable": true, "model": "/path", "device": "auto", "strategy": "auto",
+     "strategyParams": {"tau": 0.9}, "maxTokens": 64, "contextBefore": 1024,
      "contextAfter": 256, "confidenceFloor": 0.25, "mode": "auto", "inlineCompletion": true,
      "completion": "auto", "codeActions": true, "deadlineMs": null, "cacheSize": 32,
      "workspaceContext": true}
@@ -31,7 +31,7 @@ class Options:
     enable: bool = True
     model: str | None = None  # checkpoint directory; None = the embedded model
     device: str = "auto"
-    strategy: str = "threshold"
+    strategy: str = "auto"
     strategy_params: dict[str, Any] = field(default_factory=dict)
     max_tokens: int = 64
     context_before: int = 1024  # tokens of text before the cursor sent to the model

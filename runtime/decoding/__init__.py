@@ -1,4 +1,7 @@
-"""Decoding strategies by name: make_strategy("threshold", tau=0.8, temperature=0, seed=1)."""
+"""Decoding strategies by name: make_strategy("threshold", tau=0.8, temperature=0, seed=1).
+
+"auto" (the default everywhere) is the model's own choice: resolve("auto", model.spec.defaults) reads
+config.json's seed_lsp_defaults.strategy (the embedded model says "ltr"), else "threshold"."""
 from __future__ import annotations
 
 import inspect
@@ -8,18 +11,30 @@ from runtime.decoding.strategies import Entropy, Factor, LeftToRight, Margin, On
 
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (OnePerStep, Threshold, Factor, Margin, Entropy, LeftToRight)}
 COMMON = ("temperature", "top_p", "seed")
+AUTO = "auto"
+FALLBACK = "threshold"
+
+
+def resolve(name: str, defaults: dict | None = None) -> str:
+    """The strategy a job named `name` runs with on a model whose config defaults are `defaults`."""
+    if name != AUTO:
+        return name
+    chosen = (defaults or {}).get("strategy", FALLBACK)
+    return chosen if chosen in STRATEGIES else FALLBACK
 
 
 def strategy_params(name: str) -> tuple[str, ...]:
-    cls = STRATEGIES[name]
+    cls = STRATEGIES[FALLBACK if name == AUTO else name]
     own = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kw")]
     return tuple(own) + COMMON
 
 
 def make_strategy(name: str, **params) -> Strategy:
     """A strategy object; unknown names or parameters raise ValueError naming what is accepted."""
+    if name == AUTO:
+        name = FALLBACK  # no model here to ask; callers with a model resolve() first
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})")
+        raise ValueError(f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)} or {AUTO})")
     allowed = strategy_params(name)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
@@ -27,4 +42,4 @@ def make_strategy(name: str, **params) -> Strategy:
     return STRATEGIES[name](**params)
 
 
-__all__ = ["STRATEGIES", "Strategy", "make_strategy", "strategy_params"]
+__all__ = ["AUTO", "STRATEGIES", "Strategy", "make_strategy", "resolve", "strategy_params"]

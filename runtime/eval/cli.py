@@ -27,8 +27,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("benchmark", choices=["humaneval"])
     ap.add_argument("--split", choices=SPLITS, default="single-line")
     ap.add_argument("--model", default=None, help="checkpoint directory (default: the embedded model)")
-    ap.add_argument("--strategy", default="threshold", help="decoding strategy: one, threshold, factor, margin, entropy")
-    ap.add_argument("--threshold", type=float, default=None, help="tau of the threshold strategy (default 0.9)")
+    ap.add_argument("--strategy", default="auto",
+                    help="decoding strategy: auto (the model's own choice), one, threshold, factor, margin, entropy, ltr")
+    ap.add_argument("--threshold", type=float, default=None, help="tau of the threshold / ltr strategy (default 0.9)")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="another strategy parameter (e.g. temperature=0.2, k=2); repeatable")
     ap.add_argument("--path", choices=("cached", "exact"), default="cached",
@@ -79,8 +80,8 @@ def strategy_params(args: argparse.Namespace, ap: argparse.ArgumentParser) -> di
             ap.error(f"--param wants KEY=VALUE, got {item!r}")
         params[key] = _number(value)
     if args.threshold is not None:
-        if args.strategy != "threshold":
-            ap.error(f"--threshold is a parameter of --strategy threshold, not {args.strategy!r}")
+        if args.strategy not in ("threshold", "ltr", "auto"):
+            ap.error(f"--threshold is the tau of --strategy threshold or ltr, not {args.strategy!r}")
         params["tau"] = args.threshold
     return params
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "benchmark": "humaneval", "split": args.split, "source": name,
         "model": engine_source.model_name if engine_source is not None else None,
-        "strategy": args.strategy if name == "model" else None,
+        "strategy": engine_source.strategy if name == "model" else None,
         "params": params if name == "model" else {},
         "path": args.path if name == "model" else None,
         "limit": args.limit, "seed": args.seed, "workers": args.workers, "timeout_s": args.timeout,

@@ -37,13 +37,19 @@ class EngineSource:
     def __init__(self, model: str | None, strategy: str, params: dict[str, Any],
                  max_tokens: dict[str, int], cached: bool = True) -> None:
         from runtime import Engine
-        from runtime.decoding import make_strategy
+        from runtime.decoding import make_strategy, resolve
 
         from runtime.infill import LOOP_PARAMS
 
         # fail on a bad name or parameter before loading a model (gap, grow, ... are the loop's)
         make_strategy(strategy, **{k: v for k, v in params.items() if k not in LOOP_PARAMS})
         self.engine = Engine.load(path=model, cached=cached)
+        strategy = resolve(strategy, self.engine.model.spec.defaults)  # "auto": what the model declares
+        try:
+            make_strategy(strategy, **{k: v for k, v in params.items() if k not in LOOP_PARAMS})
+        except ValueError:
+            self.engine.close()
+            raise
         self.strategy, self.params, self.max_tokens = strategy, params, max_tokens
         self.model_name = str(self.engine.stats().get("model") or model or "embedded")
 

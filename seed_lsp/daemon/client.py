@@ -258,7 +258,7 @@ class RemoteEngine:
         handle.cancel()
 
     def infill(self, prefix: str, suffix: str, mode: str = "line", max_tokens: int = 64,
-               strategy: str = "threshold", **params: Any) -> InfillResult:
+               strategy: str = "auto", **params: Any) -> InfillResult:
         job = InfillJob(prefix=prefix, suffix=suffix, mode=mode, max_tokens=max_tokens,
                         strategy=strategy, params=params)
         return self.submit(job).result()

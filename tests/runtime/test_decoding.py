@@ -99,6 +99,16 @@ def test_ltr_commits_the_leftmost_plus_its_confident_run():
         assert canvas.ids[before[0]] != MASK, "the leftmost mask is filled every step"
 
 
+def test_auto_is_the_models_declared_strategy():
+    from runtime.decoding import resolve
+
+    assert resolve("auto", {"strategy": "ltr", "max_context": 192}) == "ltr"
+    assert resolve("auto", {}) == resolve("auto", None) == "threshold"
+    assert resolve("auto", {"strategy": "no-such"}) == "threshold", "a bad config value never breaks serving"
+    assert resolve("one", {"strategy": "ltr"}) == "one", "a named strategy is never overridden"
+    assert make_strategy("auto", tau=0.5).name == "threshold"
+
+
 def test_mask_never_chosen_even_when_most_likely():
     canvas = make_canvas([4])
     strat = make_strategy("one")

@@ -48,10 +48,15 @@ def test_train_resume_probe_export_serve(tmp_path):
     assert any("loss" in r for r in log) and any("probe_exact" in r for r in log)
     assert train_main(["export", "--run", str(run), "--out", str(out)]) == 0
     assert json.loads((out / "training.json").read_text())["step"] == second["step"]
-    assert json.loads((out / "config.json").read_text())["logits_shifted"] is True  # the causal rows' convention
+    exported = json.loads((out / "config.json").read_text())
+    assert exported["logits_shifted"] is True  # the causal rows' convention
+    assert exported["seed_lsp_defaults"]["strategy"] == "ltr"  # what "auto" runs for this checkpoint
     engine = Engine.load(out, device="cpu")
     try:
         assert engine.model.spec.shifted
+        auto = engine.infill("def f(x):\n    y = x + 1\n    return ", "\n", mode="block", max_tokens=12)
+        ltr = engine.infill("def f(x):\n    y = x + 1\n    return ", "\n", mode="block", max_tokens=12, strategy="ltr")
+        assert (auto.text, auto.steps, auto.tokens) == (ltr.text, ltr.steps, ltr.tokens)
         r = engine.infill("def f(x):\n    return ", "\n", mode="line", max_tokens=6)
         assert r.stop_reason in ("eos", "pad", "eol", "budget")
     finally:

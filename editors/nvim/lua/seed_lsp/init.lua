@@ -4,7 +4,7 @@
 ---   require("seed_lsp").setup({
 ---     cmd = { "seed-lsp", "serve" },         -- server command line (stdio)
 ---     filetypes = { "python", ... },          -- buffers to attach to ({} or nil: every filetype)
----     init_options = { model = "/path", device = "auto", strategy = "threshold",
+---     init_options = { model = "/path", device = "auto", strategy = "auto",
 ---                      maxTokens = 64, confidenceFloor = 0.2, enable = true },
 ---     debounce_ms = 100,                      -- automatic suggestions in insert mode after a pause
 ---     auto = true,                            -- false: only on `suggest` keymap / .suggest()
