@@ -45,7 +45,7 @@ def export(run: Path, out: Path, dtype: str = "bf16") -> Path:
     seq_len = meta.get("train_config", {}).get("seq_len")
     if seq_len:  # the context the model was trained on bounds the context it is served with
         config.setdefault("seed_lsp_defaults", {})["max_context"] = seq_len - 64
-        config["seed_lsp_defaults"].pop("strategy", None), config["seed_lsp_defaults"].pop("tau", None)
+        config["seed_lsp_defaults"].pop("tau", None)
     if meta.get("train_config", {}).get("p_ar", 0) > 0 and config.get("logits_shifted"):
         # Trained with causal rows: left-to-right decoding measured far better than confidence order
         # (README, embedded model figures), so "auto" picks it for this checkpoint.

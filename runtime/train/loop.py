@@ -68,7 +68,9 @@ def model_config(cfg: TrainConfig, tok: Tokenizer) -> dict:
         "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "max_position_embeddings": 4096,
         "mask_token_id": ids["mask"], "pad_token_id": ids["pad"], "eos_token_id": ids["eos"],
         # Trained on seq_len windows: serve with that much context around a gap of up to 64 tokens.
-        "seed_lsp_defaults": {"max_context": cfg.seq_len - 64},
+        "seed_lsp_defaults": {"max_context": cfg.seq_len - 64,
+                              # "auto" decoding for this model: left to right when trained with causal rows
+                              **({"strategy": "ltr"} if cfg.shifted and cfg.p_ar > 0 else {})},
     }
 
 

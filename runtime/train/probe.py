@@ -4,8 +4,9 @@ line_probe(model, tokenizer, tokens, n=32, seed=0) -> {"probe_exact": %, "probe_
 "probe_tokens": mean tokens per fill}. The lines are drawn once from the held-out token stream
 (seeded, so every call sees the same lines): a window of text is decoded, its middle non-blank line
 becomes the gap (the text before and after it are prefix and suffix), and the fill is scored by
-exact match after stripping. It runs the serving loop (runtime/batch.py, cached path, threshold 0.9)
-on the training model in eval mode: a few seconds for 32 lines, cheap enough for every checkpoint.
+exact match after stripping. It runs the serving loop (runtime/batch.py, cached path, the model's
+own strategy: "auto") on the training model in eval mode: a few seconds for 32 lines, cheap enough
+for every checkpoint.
 Held-out loss mixes easy positions (a few masks) with hard ones; this says whether lines come out.
 """
 from __future__ import annotations
