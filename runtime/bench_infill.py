@@ -3,8 +3,9 @@
 Arms (same model, greedy, run task by task in turn so that a noisy machine slows all of them alike):
   reference   exact path, one token per step: a full forward over the window at every step, LM head
               over every row (what a transformers forward computes)
-  exact       exact path, threshold 0.9: the default's decoding without the cache (its quality check)
-  default     cached path, threshold 0.9: what the server runs, cold
+  exact       exact path, the model's default strategy (auto: ltr for the embedded model, else
+              threshold), tau 0.9: the default's decoding without the cache (its quality check)
+  default     cached path, the same strategy: what the server runs, cold
   edit-above  the default path after a one-character edit 2-6 lines above the cursor: the request
               before the edit leaves the document's cache and fill behind (runtime/reuse.py,
               runtime/draft.py), the timed request is the task's own text
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from runtime.bench import header
 from runtime.batch import run_carrying
+from runtime.decoding import resolve
 from runtime.infill import RunOptions
 from runtime.jobs import CancelToken, InfillJob
 
@@ -72,9 +74,10 @@ class Arms:
         self.exact = RunOptions(cached=False, max_context=max_context, head_all=True)
         self.exact_threshold = RunOptions(cached=False, max_context=max_context)
         self.cached = RunOptions(cached=True, max_context=max_context)
+        self.strategy = resolve("auto", model.spec.defaults)  # what the server runs for this model
 
     def job(self, prefix: str, suffix: str, strategy: str) -> InfillJob:
-        params = {"tau": self.tau} if strategy == "threshold" else {}
+        params = {"tau": self.tau} if strategy in ("threshold", "ltr") else {}
         return InfillJob(prefix=prefix, suffix=suffix, mode="line", max_tokens=self.max_tokens, strategy=strategy, params=params)
 
     @torch.inference_mode()
@@ -87,16 +90,16 @@ class Arms:
         out = {}
         r, ms, _ = self.run(self.job(prefix, suffix, "one"), self.exact)
         out["reference"] = (r, ms)
-        r, ms, _ = self.run(self.job(prefix, suffix, "threshold"), self.exact_threshold)
+        r, ms, _ = self.run(self.job(prefix, suffix, self.strategy), self.exact_threshold)
         out["exact"] = (r, ms)
-        r, ms, _ = self.run(self.job(prefix, suffix, "threshold"), self.cached)
+        r, ms, _ = self.run(self.job(prefix, suffix, self.strategy), self.cached)
         out["default"] = (r, ms)
         for where in ("above", "below"):
             before = edited(prefix, suffix, where, seed)
             if before is None:
                 continue
-            _, _, carry = self.run(self.job(*before, "threshold"), self.cached)
-            r, ms, _ = self.run(self.job(prefix, suffix, "threshold"), self.cached, carry)
+            _, _, carry = self.run(self.job(*before, self.strategy), self.cached)
+            r, ms, _ = self.run(self.job(prefix, suffix, self.strategy), self.cached, carry)
             out[f"edit-{where}"] = (r, ms)
         return out
 
@@ -162,7 +165,8 @@ def main(argv: list[str]) -> int:
         lookup = {t.task_id: Completion(x["text"], x["tokens"], x["steps"], x["ms"]) for t, x in have}
         records[arm] = run_eval([t for t, _ in have], lambda t: lookup[t.task_id], progress=False) if have else []
     summary = summarize(tasks, rows, records)
-    out = header(str(getattr(model, "path", a.model)), model.device, model.dtype) | {"limit": a.limit, "summary": summary, "rows": rows}
+    out = header(str(getattr(model, "path", a.model)), model.device, model.dtype) | {
+        "limit": a.limit, "strategy": arms.strategy, "tau": arms.tau, "summary": summary, "rows": rows}
     print(f"{'arm':>11} {'n':>4} {'median ms':>10} {'x ref':>7} {'steps':>6} {'pass@1':>7} {'exact':>6} {'vs cold':>8} {'same':>6}")
     for arm, s in summary.items():
         print(f"{arm:>11} {s['n']:>4} {s['median_ms']:>10.1f} {s['median_ratio_to_reference']:>7.3f} {s['mean_steps']:>6.2f} "

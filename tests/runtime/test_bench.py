@@ -42,6 +42,7 @@ def test_infill_bench_arms(tiny_model_dir, tmp_path):
     res = json.loads(out.read_text())
     s = res["summary"]
     assert {"reference", "exact", "default", "edit-above"} <= set(s)
+    assert res["strategy"] == "threshold", "a model that names no strategy runs threshold by default"
     assert 0 <= s["default"]["same_text_as_exact"] <= 100
     assert s["reference"]["median_ratio_to_reference"] == 1.0
     for arm in ("edit-above", "edit-below"):
