@@ -22,14 +22,18 @@ class OnePerStep(Strategy):
         return scores.argmax().view(1)
 
 
-class Threshold(Strategy):
-    name = "threshold"
+class TauStrategy(Strategy):
+    """A strategy with a confidence bar tau in (0, 1]."""
 
     def __init__(self, tau: float = 0.9, **kw) -> None:
         super().__init__(**kw)
         if not 0 < tau <= 1:
-            raise ValueError(f"threshold tau must be in (0, 1], got {tau}")
+            raise ValueError(f"{self.name} tau must be in (0, 1], got {tau}")
         self.tau = tau
+
+
+class Threshold(TauStrategy):
+    name = "threshold"
 
     def select(self, scores, probs):
         best = scores.argmax()
@@ -75,19 +79,13 @@ class Entropy(TopK):
     metric = "entropy"
 
 
-class LeftToRight(Strategy):
+class LeftToRight(TauStrategy):
     """Positions arrive sorted (Canvas.masked_positions), so index 0 is the leftmost mask and, in a gap
     filled from the left, indices 0..k are adjacent slots. The leftmost is always committed (its left
     context is complete: for a shifted model it is a next-token prediction); the slots after it join
     while each is confident, so an easy stretch still lands in one step."""
 
     name = "ltr"
-
-    def __init__(self, tau: float = 0.9, **kw) -> None:
-        super().__init__(**kw)
-        if not 0 < tau <= 1:
-            raise ValueError(f"ltr tau must be in (0, 1], got {tau}")
-        self.tau = tau
 
     def select(self, scores, probs):
         ok = scores[1:] >= self.tau  # (M-1,)
