@@ -13,12 +13,15 @@ from runtime.eval.cli import main as eval_main
 MAX_BYTES = 25 * 1024 * 1024
 
 
-def test_embedded_checkpoint_is_small_and_unshifted():
+def test_embedded_checkpoint_is_small_shifted_and_names_its_strategy():
     root = embedded_model_dir()
     size = sum(p.stat().st_size for p in root.iterdir() if p.is_file())
     assert size <= MAX_BYTES, f"shipped model is {size / 2**20:.1f} MB"
     config = json.loads((root / "config.json").read_text())
-    assert config["model_type"] == "qwen2" and config["logits_shifted"] is False
+    # Trained with causal rows on shifted logits; "auto" decodes it left to right.
+    assert config["model_type"] == "qwen2" and config["logits_shifted"] is True
+    assert config["seed_lsp_defaults"]["strategy"] == "ltr"
+    assert json.loads((root / "training.json").read_text())["tokens"] > 10_000_000
 
 
 def test_engine_load_without_a_path_uses_the_embedded_model():
