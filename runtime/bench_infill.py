@@ -2,7 +2,9 @@
 
 Arms (same model, greedy, run task by task in turn so that a noisy machine slows all of them alike):
   reference   exact path, one token per step: a full forward over the window at every step, LM head
-              over every row (what a transformers forward computes)
+              over every row (what a transformers forward computes); the step order is the default's
+              (ltr with tau 1 for an ltr model, `one` for a threshold model), so it writes the same kind
+              of fill
   exact       exact path, the model's default strategy (auto: ltr for the embedded model, else
               threshold), tau 0.9: the default's decoding without the cache (its quality check)
   default     cached path, the same strategy: what the server runs, cold
@@ -80,6 +82,13 @@ class Arms:
         params = {"tau": self.tau} if strategy in ("threshold", "ltr") else {}
         return InfillJob(prefix=prefix, suffix=suffix, mode="line", max_tokens=self.max_tokens, strategy=strategy, params=params)
 
+    def reference_job(self, prefix: str, suffix: str) -> InfillJob:
+        """One token per step in the default's order: ltr at tau 1 (only the leftmost), else `one`."""
+        if self.strategy == "ltr":
+            return InfillJob(prefix=prefix, suffix=suffix, mode="line", max_tokens=self.max_tokens, strategy="ltr",
+                             params={"tau": 1.0})
+        return self.job(prefix, suffix, "one")
+
     @torch.inference_mode()
     def run(self, job: InfillJob, opts: RunOptions, carried=None):
         start = time.perf_counter()
@@ -88,7 +97,7 @@ class Arms:
 
     def task(self, prefix: str, suffix: str, seed: int) -> dict:
         out = {}
-        r, ms, _ = self.run(self.job(prefix, suffix, "one"), self.exact)
+        r, ms, _ = self.run(self.reference_job(prefix, suffix), self.exact)
         out["reference"] = (r, ms)
         r, ms, _ = self.run(self.job(prefix, suffix, self.strategy), self.exact_threshold)
         out["exact"] = (r, ms)
