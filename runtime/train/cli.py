@@ -46,10 +46,6 @@ def export(run: Path, out: Path, dtype: str = "bf16") -> Path:
     if seq_len:  # the context the model was trained on bounds the context it is served with
         config.setdefault("seed_lsp_defaults", {})["max_context"] = seq_len - 64
         config["seed_lsp_defaults"].pop("tau", None)
-    if meta.get("train_config", {}).get("p_ar", 0) > 0 and config.get("logits_shifted"):
-        # Trained with causal rows: left-to-right decoding measured far better than confidence order
-        # (README, embedded model figures), so "auto" picks it for this checkpoint.
-        config.setdefault("seed_lsp_defaults", {})["strategy"] = "ltr"
     model = new_model(config, Tokenizer.from_file(run / "tokenizer.json"))
     model.load_state_dict(load_file(str(run / "model.safetensors")), strict=False)
     names = model.family.weight_names(model.arch)

@@ -92,7 +92,7 @@ def test_ltr_commits_the_leftmost_plus_its_confident_run():
     assert strat.select(scores, scores).tolist() == [0, 1, 2], "the 0.99 after a gap in the run waits"
     assert strat.select(scores[:1], scores[:1]).tolist() == [0]
     canvas = make_canvas([6])
-    runner, before = RandomLogits(seed=5, end_boost=0.0), None
+    runner = RandomLogits(seed=5, end_boost=0.0)
     while not canvas.finished():
         before = canvas.masked_positions()
         step([canvas], [make_strategy("ltr", tau=0.99)], runner, MASK)
