@@ -48,6 +48,7 @@ class TrainConfig:
     p_infill: float = 0.7
     p_multi: float = 0.5  # share of the infill rows with several gaps (more fills per forward)
     p_ar: float = 0.5  # share of causal next-token rows (needs shifted): every position teaches
+    functions: float = 0.0  # share of rows drawn from data/tokens/functions-train.bin (runtime/train/functions.py)
     shifted: bool = True  # output i predicts token i+1 (Dream's convention); False: output i, token i
     minutes: float = 60.0  # wall-clock budget of this invocation
     save_every_min: float = 5.0
@@ -113,6 +114,10 @@ class Trainer:
         self.tok = Tokenizer.from_file(data / "tokenizer.json")
         self.train_tokens = np.memmap(data / "tokens" / "train.bin", dtype=np.uint16, mode="r")
         self.heldout_tokens = np.memmap(data / "tokens" / "heldout.bin", dtype=np.uint16, mode="r")
+        fn = {split: data / "tokens" / f"functions-{split}.bin" for split in ("train", "heldout")}
+        if cfg.functions > 0 and not fn["train"].is_file():
+            raise FileNotFoundError(f"--functions {cfg.functions} needs {fn['train']} (python -m runtime.train.functions)")
+        self.fn_tokens = {k: np.memmap(v, dtype=np.uint16, mode="r") for k, v in fn.items() if v.is_file()}
         self.config = model_config(cfg, self.tok)
         torch.manual_seed(cfg.seed)
         self.model = new_model(self.config, self.tok)
@@ -150,11 +155,25 @@ class Trainer:
         (self.run / "config.json").write_text(json.dumps(self.config, indent=2))
         (self.run / "tokenizer.json").write_bytes((Path(self.cfg.data) / "tokenizer.json").read_bytes())
 
-    def batch(self, tokens, rng, causal: bool = True) -> dict:
+    def batch(self, tokens, rng, causal: bool = True, n: int | None = None) -> dict:
         p_ar = self.cfg.p_ar if self.cfg.shifted and causal else 0.0
-        b = self.sample_batch(tokens, self.cfg.batch, self.cfg.seq_len, rng, p_infill=self.cfg.p_infill,
+        b = self.sample_batch(tokens, n or self.cfg.batch, self.cfg.seq_len, rng, p_infill=self.cfg.p_infill,
                               p_multi=self.cfg.p_multi, p_ar=p_ar, **self.ids)
         return {k: torch.as_tensor(v) for k, v in b.items()}
+
+    def train_batch(self) -> dict:
+        """cfg.batch rows; a Binomial(batch, cfg.functions) share of them from the function stream."""
+        n_fn = int(self.rng.binomial(self.cfg.batch, self.cfg.functions)) if self.cfg.functions > 0 else 0
+        parts = [self.batch(t, self.rng, n=n) for t, n in ((self.train_tokens, self.cfg.batch - n_fn),
+                                                            (self.fn_tokens.get("train"), n_fn)) if n > 0]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def evaluate(self) -> None:
+        """Held-out losses (the main stream; the function stream when built) and the line probe."""
+        self.state["heldout_loss"] = self.heldout_loss()
+        if "heldout" in self.fn_tokens:
+            self.state["heldout_fn_loss"] = self.heldout_loss(tokens=self.fn_tokens["heldout"])
+        self.probe()
 
     def probe(self) -> None:
         """Held-out whole-line fills (runtime/train/probe.py), into the state and the log."""
@@ -166,11 +185,12 @@ class Trainer:
             f.write(json.dumps({"step": self.state["step"], "tokens": self.state["tokens"], **result}) + "\n")
 
     @torch.no_grad()
-    def heldout_loss(self, n: int = 4) -> float:
+    def heldout_loss(self, n: int = 4, tokens=None) -> float:
         """Masked rows only (no causal rows): the same measure whatever p_ar a run trains with."""
         rng = np.random.default_rng(1234)  # the same held-out batches every time
+        tokens = self.heldout_tokens if tokens is None else tokens
         self.model.eval()
-        losses = [float(self._loss(self.batch(self.heldout_tokens, rng, causal=False))) for _ in range(n)]
+        losses = [float(self._loss(self.batch(tokens, rng, causal=False))) for _ in range(n)]
         self.model.train()
         return sum(losses) / n
 
@@ -188,7 +208,7 @@ class Trainer:
         while time.time() - start < cfg.minutes * 60:
             for group in self.opt.param_groups:
                 group["lr"] = lr_at(cfg, st["step"], st["tokens"])
-            batch = self.batch(self.train_tokens, self.rng)
+            batch = self.train_batch()
             loss = self._loss(batch)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -209,13 +229,11 @@ class Trainer:
             bar.refresh() if st["step"] % cfg.log_every == 0 else None
             if time.time() - last_save > cfg.save_every_min * 60:
                 st["elapsed_s"] += time.time() - last_save
-                st["heldout_loss"] = self.heldout_loss()
-                self.probe()
+                self.evaluate()
                 self.save()
                 last_save = time.time()
         st["elapsed_s"] += time.time() - last_save
-        st["heldout_loss"] = self.heldout_loss()
-        self.probe()
+        self.evaluate()
         self.save()
         bar.close()
         return st
