@@ -57,6 +57,7 @@ class TrainConfig:
     bf16: bool = True
     seed: int = 0
     init_from: str = ""  # a checkpoint dir (e.g. runtime/embedded) to start a new run from
+    compile: bool = False  # torch.compile the training forward (CPU: ~1.7x tokens/s after a ~1 min compile)
 
 
 def model_config(cfg: TrainConfig, tok: Tokenizer) -> dict:
@@ -82,9 +83,10 @@ def lr_at(cfg: TrainConfig, step: int, tokens: int) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
 
 
-def diffusion_loss(model, batch: dict, shifted: bool = False) -> torch.Tensor:
+def diffusion_loss(model, batch: dict, shifted: bool = False, hidden=None) -> torch.Tensor:
     """Weighted CE on loss positions; the head runs only on those rows. shifted: output i-1 predicts
-    token i; rows with batch["causal"] then attend causally (next-token rows)."""
+    token i; rows with batch["causal"] then attend causally (next-token rows). hidden: a stand-in for
+    model.hidden (the trainer's compiled one)."""
     ids, targets, weights, sel = batch["input_ids"], batch["targets"], batch["weights"], batch["loss_mask"]
     causal = batch.get("causal")
     attn = None
@@ -94,7 +96,7 @@ def diffusion_loss(model, batch: dict, shifted: bool = False) -> torch.Tensor:
         t = ids.shape[1]
         lower = torch.ones(t, t, dtype=torch.bool).tril()  # (T, T): query i sees keys 0..i
         attn = torch.where(causal[:, None, None], lower, torch.ones_like(lower))  # (B, T, T)
-    h = model.hidden(ids, key_mask=attn)  # (B, T, C)
+    h = (hidden or model.hidden)(ids, key_mask=attn)  # (B, T, C)
     if shifted:
         h, targets, weights, sel = h[:, :-1], targets[:, 1:], weights[:, 1:], sel[:, 1:]
     logits = model.head_logits(h[sel])  # (N, V)
@@ -121,6 +123,9 @@ class Trainer:
         self.config = model_config(cfg, self.tok)
         torch.manual_seed(cfg.seed)
         self.model = new_model(self.config, self.tok)
+        # Compiled for the training batches only (fixed shapes): the probe's serving loop calls
+        # model.hidden with ever-changing shapes and would recompile each time.
+        self.hidden = torch.compile(self.model.hidden, dynamic=False) if cfg.compile else self.model.hidden
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
         self.state = {"step": 0, "tokens": 0, "elapsed_s": 0.0}
         self._resume()
@@ -196,7 +201,7 @@ class Trainer:
 
     def _loss(self, batch) -> torch.Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
-            return diffusion_loss(self.model, batch, shifted=self.cfg.shifted)
+            return diffusion_loss(self.model, batch, shifted=self.cfg.shifted, hidden=self.hidden)
 
     def train(self) -> dict:
         cfg, st = self.cfg, self.state

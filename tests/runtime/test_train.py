@@ -77,3 +77,28 @@ def test_probe_lines_are_nonblank_middles_of_real_text(tmp_path):
         assert prefix.endswith("\n") and suffix.startswith("\n")
         assert prefix[-60:] + middle + suffix[:60] in text
     assert cuts == probe_lines(tok, tokens, n=10, seed=1), "the same lines every time"
+
+
+def test_compiled_training_forward_matches_eager(tmp_path):
+    """--compile changes speed, not the loss or its gradients (same batch, same weights)."""
+    import torch
+
+    from runtime.train.loop import TrainConfig, Trainer
+
+    make_data(tmp_path / "data")
+    kw = dict(data=str(tmp_path / "data"), hidden=32, layers=1, heads=2, kv_heads=1, intermediate=64, seq_len=96,
+              batch=4, threads=1, bf16=False)
+    eager = Trainer(TrainConfig(run=str(tmp_path / "a"), **kw))
+    compiled = Trainer(TrainConfig(run=str(tmp_path / "b"), compile=True, **kw))
+    compiled.model.load_state_dict(eager.model.state_dict())
+    batch = eager.train_batch()
+    assert bool(batch["causal"].any()) and not bool(batch["causal"].all())  # both attention kinds
+    losses = []
+    for t in (eager, compiled):
+        loss = t._loss(batch)
+        loss.backward()
+        losses.append(loss.detach())
+    assert compiled.hidden is not compiled.model.hidden  # really the compiled callable
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-4, atol=1e-5)
+    for (name, a), b in zip(eager.model.named_parameters(), compiled.model.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-3, atol=1e-5, msg=name)
