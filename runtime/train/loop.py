@@ -48,6 +48,7 @@ class TrainConfig:
     p_infill: float = 0.7
     p_multi: float = 0.5  # share of the infill rows with several gaps (more fills per forward)
     p_ar: float = 0.5  # share of causal next-token rows (needs shifted): every position teaches
+    p_ltr: float = 0.5  # share of infill rows masked left to right (the canvas ltr decoding builds)
     functions: float = 0.0  # share of rows drawn from data/tokens/functions-train.bin (runtime/train/functions.py)
     shifted: bool = True  # output i predicts token i+1 (Dream's convention); False: output i, token i
     minutes: float = 60.0  # wall-clock budget of this invocation
@@ -161,9 +162,12 @@ class Trainer:
         (self.run / "tokenizer.json").write_bytes((Path(self.cfg.data) / "tokenizer.json").read_bytes())
 
     def batch(self, tokens, rng, causal: bool = True, n: int | None = None) -> dict:
+        """causal=False: the held-out measure's rows (no causal rows, independent masking only), the
+        same whatever p_ar and p_ltr a run trains with."""
         p_ar = self.cfg.p_ar if self.cfg.shifted and causal else 0.0
+        p_ltr = self.cfg.p_ltr if causal else 0.0
         b = self.sample_batch(tokens, n or self.cfg.batch, self.cfg.seq_len, rng, p_infill=self.cfg.p_infill,
-                              p_multi=self.cfg.p_multi, p_ar=p_ar, **self.ids)
+                              p_multi=self.cfg.p_multi, p_ar=p_ar, p_ltr=p_ltr, **self.ids)
         return {k: torch.as_tensor(v) for k, v in b.items()}
 
     def train_batch(self) -> dict:
