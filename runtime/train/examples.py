@@ -31,8 +31,8 @@ Row kinds (all randomness from `rng`, a numpy Generator, so a seed fixes the bat
   row. Each forward then teaches several fills instead of one (the loss positions of an infill row
   are few), and the model learns fillHoles' joint gaps. "gap" holds the first gap.
 - left-to-right masking (p_ltr of the infill rows, kinds 1 and 2): instead of masking gap positions
-  independently, each gap keeps a random head (possibly empty) and masks the rest (at least one
-  token), loss weight 1. This is the canvas that ltr decoding builds (committed text on the left,
+  independently, each gap keeps a head of its middle (possibly empty; a quarter of the time, when
+  there are pads, the whole middle) and masks the rest, loss weight 1. This is the canvas that ltr decoding builds (committed text on the left,
   only masks on the right, then the suffix); independent masking almost never shows a long gap that
   way, and a model trained only on it did not learn to end a fill: on held-out infill rows with the
   middle visible and 17-32 masks left before the suffix, the 26 M-token checkpoint gave the first
@@ -84,7 +84,7 @@ def sample_batch(
                 row = multi_infill_row(tokens, seq_len, rng, newline_id, mask_id, pad_id, eos_id, max_slack, eps, n_gaps)
             row = row or infill_row(tokens, seq_len, rng, newline_id, mask_id, pad_id, eos_id, max_slack, max_middle, eps)
             if p_ltr > 0 and row["kind"] in (1, 2) and rng.random() < p_ltr:
-                ltr_mask(row, rng, mask_id)
+                ltr_mask(row, rng, mask_id, pad_id)
         else:
             row = diffusion_row(tokens, seq_len, rng, mask_id, eps)
         if p_edit > 0:
@@ -239,14 +239,20 @@ def masked_row(targets: np.ndarray, region: np.ndarray, rng: np.random.Generator
             "region": region, "kind": kind, "gap": (0, 0)}
 
 
-def ltr_mask(row: dict, rng: np.random.Generator, mask_id: int) -> None:
-    """Re-mask the row's region left to right: in each contiguous run of it, a random head stays
-    visible and the rest (at least one position) is masked; every masked position weighs 1."""
+def ltr_mask(row: dict, rng: np.random.Generator, mask_id: int, pad_id: int) -> None:
+    """Re-mask the row's region left to right: in each contiguous run of it (a middle, then its pads)
+    a head stays visible and the rest is masked; every masked position weighs 1. The cut falls
+    inside the middle (uniform), or, a quarter of the time when the gap has pads, exactly at the
+    middle's end: the decoder's question "is this fill done?". A cut inside the pads would only
+    teach that a pad follows a pad."""
     region = row["region"]
     edges = np.flatnonzero(np.diff(np.concatenate([[0], region.astype(np.int8), [0]])))  # run starts, ends
     masked = np.zeros_like(region)
     for a, b in zip(edges[::2], edges[1::2]):
-        masked[int(rng.integers(a, b)):b] = True
+        pads = np.flatnonzero(row["targets"][a:b] == pad_id)
+        end = a + int(pads[0]) if len(pads) else b  # the middle is [a, end)
+        cut = end if end < b and rng.random() < 0.25 else int(rng.integers(a, max(end, a + 1)))
+        masked[cut:b] = True
     row["input_ids"] = np.where(masked, mask_id, row["targets"])
     row["loss_mask"] = masked
     row["weights"] = masked.astype(np.float32)

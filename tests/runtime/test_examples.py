@@ -194,7 +194,7 @@ def test_ltr_rows_mask_a_tail_of_each_gap():
     """p_ltr: each gap shows a head and masks the rest (what ltr decoding's canvases look like)."""
     b = batch(p_infill=1.0, p_multi=0.5, p_ltr=1.0, batch_size=80, max_slack=8, seed=4)
     plain = batch(p_infill=1.0, p_multi=0.5, p_ltr=0.0, batch_size=80, max_slack=8, seed=4)
-    tails = 0
+    tails = at_end = 0
     for row in range(80):
         m = b["loss_mask"][row].numpy()
         assert (b["input_ids"][row][b["loss_mask"][row]] == MASK).all()
@@ -206,8 +206,13 @@ def test_ltr_rows_mask_a_tail_of_each_gap():
         inside = m[lo:hi]
         first = int(np.flatnonzero(inside)[0])
         assert inside[first:].all() and not m[:lo].any() and not m[hi:].any(), "a masked tail, nothing else"
+        tgt = b["targets"][row][lo:hi].numpy()
+        n_middle = int((tgt != PAD).sum())
+        assert first <= n_middle, "the cut never falls inside the pads"
         tails += first > 0
+        at_end += first == n_middle < hi - lo
     assert tails > 20, "most gaps keep a visible head"
+    assert at_end >= 5, "some gaps show the whole middle and ask for the first pad"
     # Independent masking (p_ltr=0) leaves holes inside the masked stretch in some rows: the test can fail.
     holes = sum(not b_m[np.flatnonzero(b_m)[0]:np.flatnonzero(b_m)[-1] + 1].all()
                 for b_m in plain["loss_mask"].numpy() if b_m.any())
