@@ -19,7 +19,7 @@ def _pyplot():
 
 def plot_training(run: Path, out: Path) -> Path:
     """Loss (smoothed) and tokens/s against tokens seen, from RUN/log.jsonl; with a third panel for
-    the held-out line probe (runtime/train/probe.py) when the log has its rows."""
+    the held-out probes (runtime/train/probe.py) when the log has their rows."""
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     probes = [r for r in rows if "probe_exact" in r]
     rows = [r for r in rows if "loss" in r]
@@ -39,8 +39,13 @@ def plot_training(run: Path, out: Path) -> Path:
     b.set(xlabel="tokens (M)", ylabel="tokens / s", title="throughput (2 shared CPU cores)")
     if probes:
         c = axes[2]
-        c.plot([r["tokens"] / 1e6 for r in probes], [r["probe_exact"] for r in probes], marker="o")
-        c.set(xlabel="tokens (M)", ylabel="% exact", title="held-out whole lines filled exactly")
+        c.plot([r["tokens"] / 1e6 for r in probes], [r["probe_exact"] for r in probes], marker="o", label="lines exact")
+        stops = [r for r in probes if "probe_stop" in r]
+        if stops:  # logged since session 4: does the model end a fill whose middle is written?
+            c.plot([r["tokens"] / 1e6 for r in stops], [100 * r["probe_stop"] for r in stops], marker="s",
+                   label="p(pad) after a whole middle")
+        c.set(xlabel="tokens (M)", ylabel="%", title="held-out probes")
+        c.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     return out

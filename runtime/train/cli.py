@@ -3,7 +3,8 @@
   seed-lsp train run    [--data data] [--run runs/embedded] [--minutes 60] [--FIELD VALUE ...]
   seed-lsp train export [--run runs/embedded] [--out runtime/embedded] [--dtype bf16|fp32]
   seed-lsp train plot   [--run runs/embedded] [--out docs/img/train-loss.png]
-  seed-lsp train probe  [--model DIR] [--n 32]     held-out whole lines filled exactly (JSON)
+  seed-lsp train probe  [--model DIR] [--n 32]     held-out whole lines filled exactly, and the
+                                                  first-pad probability after a whole middle (JSON)
 
 Every TrainConfig field is a flag (--seq-len 256, --batch 16, --no-bf16 ...). Building the corpus
 and the tokenizer are their own modules (docs/training-data.md).
@@ -93,7 +94,7 @@ def main(argv: list[str]) -> int:
 
         from runtime.embedded import embedded_model_dir
         from runtime.loader import load_model
-        from runtime.train.probe import line_probe
+        from runtime.train.probe import line_probe, stop_probe
 
         p = argparse.ArgumentParser(prog="seed-lsp train probe")
         p.add_argument("--model", default=None, help="checkpoint directory (default: the embedded model)")
@@ -103,7 +104,10 @@ def main(argv: list[str]) -> int:
         model = load_model(a.model or embedded_model_dir())
         tokens = np.memmap(a.data / "tokens" / "heldout.bin", dtype=np.uint16, mode="r")
         max_context = int(model.spec.defaults.get("max_context", 192))
-        print(json.dumps(line_probe(model, model.tokenizer, tokens, n=a.n, max_context=max_context)))
+        ids = dict(newline_id=model.tokenizer.token_to_id("\u010a"), mask_id=model.spec.mask_id,
+                   pad_id=model.spec.pad_id, eos_id=model.spec.eos_id)
+        print(json.dumps(line_probe(model, model.tokenizer, tokens, n=a.n, max_context=max_context)
+                         | stop_probe(model, tokens, ids)))
         return 0
     print(f"unknown train command {cmd!r}\n{__doc__}")
     return 2

@@ -186,9 +186,10 @@ class Trainer:
 
     def probe(self) -> None:
         """Held-out whole-line fills (runtime/train/probe.py), into the state and the log."""
-        from runtime.train.probe import line_probe
+        from runtime.train.probe import line_probe, stop_probe
 
         result = line_probe(self.model, self.tok, self.heldout_tokens, n=64, max_context=self.cfg.seq_len - 64)
+        result |= stop_probe(self.model, self.heldout_tokens, self.ids, seq_len=self.cfg.seq_len)
         self.state.update(result)
         with open(self.run / "log.jsonl", "a") as f:
             f.write(json.dumps({"step": self.state["step"], "tokens": self.state["tokens"], **result}) + "\n")

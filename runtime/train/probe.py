@@ -8,6 +8,11 @@ exact match after stripping. It runs the serving loop (runtime/batch.py, cached 
 own strategy: "auto") on the training model in eval mode: a few seconds for 32 lines, cheap enough
 for every checkpoint.
 Held-out loss mixes easy positions (a few masks) with hard ones; this says whether lines come out.
+
+stop_probe(model, tokens, ids, n=64, seq_len=256, seed=0) -> {"probe_stop": mean probability of the
+first pad, "probe_stop_top": % of rows where it is the top token}: held-out infill rows whose gap has
+pads, shown with the whole middle and every pad masked, the canvas on which ltr decoding must end a
+fill. One forward; a model that never ends block fills scores near 0.
 """
 from __future__ import annotations
 
@@ -53,3 +58,36 @@ def line_probe(model, tokenizer, tokens: np.ndarray, n: int = 32, seed: int = 0,
     return {"probe_exact": 100.0 * sum(r.text.strip() == m.strip() for r, (_, m, _) in zip(results, cuts)) / k,
             "probe_nonempty": 100.0 * sum(bool(r.text.strip()) for r in results) / k,
             "probe_tokens": sum(r.tokens for r in results) / k}
+
+
+@torch.no_grad()
+def stop_probe(model, tokens: np.ndarray, ids: dict, n: int = 64, seq_len: int = 256, seed: int = 0) -> dict:
+    from runtime.train.examples import infill_row
+
+    rng = np.random.default_rng(seed)
+    rows, firsts = [], []
+    for _ in range(20 * n):
+        if len(rows) == n:
+            break
+        r = infill_row(tokens, seq_len, rng, ids["newline_id"], ids["mask_id"], ids["pad_id"], ids["eos_id"],
+                       max_slack=32, max_middle=seq_len // 2, eps=1e-3)
+        lo, hi = r["gap"]
+        pads = np.flatnonzero(r["targets"][lo:hi] == ids["pad_id"])
+        if r["kind"] != 1 or not len(pads):
+            continue
+        first = lo + int(pads[0])
+        canvas = r["targets"].copy()
+        canvas[first:hi] = ids["mask_id"]
+        rows.append(canvas)
+        firsts.append(first)
+    if not rows:
+        return {}
+    was_training = model.training
+    model.eval()
+    try:
+        logits = model(torch.as_tensor(np.stack(rows)))  # (R, T, V), row i = token i's distribution
+    finally:
+        model.train(was_training)
+    at = logits[torch.arange(len(rows)), torch.as_tensor(firsts)]  # (R, V)
+    p_pad = at.softmax(-1)[:, ids["pad_id"]]  # (R,)
+    return {"probe_stop": float(p_pad.mean()), "probe_stop_top": 100.0 * float((at.argmax(-1) == ids["pad_id"]).float().mean())}

@@ -41,6 +41,7 @@ def test_train_resume_probe_export_serve(tmp_path):
     first = json.loads((run / "state.json").read_text())
     assert first["step"] > 0 and first["tokens"] == first["step"] * 4 * 96
     assert 0 <= first["probe_exact"] <= 100 and 0 <= first["probe_nonempty"] <= 100
+    assert 0 <= first["probe_stop"] <= 1 and 0 <= first["probe_stop_top"] <= 100
     assert train_main(args) == 0, "a second invocation resumes the run"
     second = json.loads((run / "state.json").read_text())
     assert second["step"] > first["step"] and second["tokens"] > first["tokens"]
@@ -102,3 +103,32 @@ def test_compiled_training_forward_matches_eager(tmp_path):
     torch.testing.assert_close(losses[1], losses[0], rtol=1e-4, atol=1e-5)
     for (name, a), b in zip(eager.model.named_parameters(), compiled.model.parameters()):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_stop_probe_reads_the_first_pad_of_a_shown_middle(tmp_path):
+    """stop_probe asks for the pad at the first masked position after a whole visible middle."""
+    import torch
+
+    from runtime.train.probe import stop_probe
+
+    tok = make_data(tmp_path)
+    tokens = np.fromfile(tmp_path / "tokens" / "train.bin", dtype=np.uint16)
+    ids = dict(newline_id=tok.token_to_id("\u010a"), mask_id=0, pad_id=1, eos_id=2)
+
+    class Spike(torch.nn.Module):
+        """Logits that put the pad on top at every mask whose left neighbour is shifted by `at`."""
+
+        def __init__(self, at: int) -> None:
+            super().__init__()
+            self.at = at
+
+        def forward(self, canvas):  # (R, T) -> (R, T, V)
+            logits = torch.zeros(*canvas.shape, 400)
+            first = (canvas == 0) & (torch.roll(canvas, 1, dims=1) != 0)  # (R, T) first mask of a run
+            logits[..., 1] = torch.where(torch.roll(first, self.at, dims=1), 20.0, -20.0)
+            return logits
+
+    right = stop_probe(Spike(0), tokens, ids, n=16, seq_len=96)
+    off_by_one = stop_probe(Spike(1), tokens, ids, n=16, seq_len=96)
+    assert right["probe_stop"] > 0.99 and right["probe_stop_top"] == 100.0
+    assert off_by_one["probe_stop"] < 0.01 and off_by_one["probe_stop_top"] == 0.0
