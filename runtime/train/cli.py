@@ -56,7 +56,8 @@ def export(run: Path, out: Path, dtype: str = "bf16") -> Path:
     save_file(state, str(out / "model.safetensors"))
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     shutil.copy(run / "tokenizer.json", out / "tokenizer.json")
-    (out / "training.json").write_text(json.dumps({k: meta[k] for k in ("step", "tokens", "elapsed_s", "heldout_loss") if k in meta}, indent=1))
+    keep = ("step", "tokens", "elapsed_s", "heldout_loss", "heldout_fn_loss", "probe_stop", "history")
+    (out / "training.json").write_text(json.dumps({k: meta[k] for k in keep if k in meta}, indent=1))
     return out
 
 

@@ -129,7 +129,9 @@ class Trainer:
         self.hidden = torch.compile(self.model.hidden, dynamic=False) if cfg.compile else self.model.hidden
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
         self.state = {"step": 0, "tokens": 0, "elapsed_s": 0.0}
+        self.history: list[dict] = []  # one entry per `train run` invocation (provenance of the weights)
         self._resume()
+        self._start_tokens = self.state["tokens"]
         self.ids = dict(newline_id=self.tok.token_to_id("\u010a"), mask_id=self.config["mask_token_id"],
                         pad_id=self.config["pad_token_id"], eos_id=self.config["eos_token_id"])
         self.rng = np.random.default_rng(cfg.seed + self.state["step"])  # a resumed run sees new batches
@@ -146,6 +148,7 @@ class Trainer:
         self.model.load_state_dict(load_file(str(weights)), strict=False)
         self.model.head.weight = self.model.embed.weight
         self.state = json.loads((self.run / "state.json").read_text())
+        self.history = self.state.pop("history", [])
         try:
             self.opt.load_state_dict(torch.load(self.run / "optim.pt", weights_only=True))
         except Exception as exc:  # a fresh optimizer on resume is fine (README)
@@ -157,9 +160,18 @@ class Trainer:
         (self.run / "model.safetensors.tmp").replace(self.run / "model.safetensors")
         torch.save(self.opt.state_dict(), self.run / "optim.pt.tmp")
         (self.run / "optim.pt.tmp").replace(self.run / "optim.pt")
-        (self.run / "state.json").write_text(json.dumps(self.state | {"train_config": asdict(self.cfg)}, indent=1))
+        (self.run / "state.json").write_text(json.dumps(
+            self.state | {"train_config": asdict(self.cfg), "history": self.history + [self.invocation()]}, indent=1))
         (self.run / "config.json").write_text(json.dumps(self.config, indent=2))
         (self.run / "tokenizer.json").write_bytes((Path(self.cfg.data) / "tokenizer.json").read_bytes())
+
+    def invocation(self) -> dict:
+        """This `train run`: the tokens it started and ended at and its settings that differ from the
+        defaults (with the defaults, enough to rerun it)."""
+        defaults = asdict(TrainConfig())
+        changed = {k: v for k, v in asdict(self.cfg).items() if v != defaults[k] and k not in ("data", "run")}
+        return {"from_tokens": self._start_tokens, "to_tokens": self.state["tokens"], "settings": changed,
+                "date": time.strftime("%Y-%m-%d", time.gmtime())}
 
     def batch(self, tokens, rng, causal: bool = True, n: int | None = None) -> dict:
         """causal=False: the held-out measure's rows (no causal rows, independent masking only), the

@@ -48,7 +48,12 @@ def test_train_resume_probe_export_serve(tmp_path):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert any("loss" in r for r in log) and any("probe_exact" in r for r in log)
     assert train_main(["export", "--run", str(run), "--out", str(out)]) == 0
-    assert json.loads((out / "training.json").read_text())["step"] == second["step"]
+    shipped = json.loads((out / "training.json").read_text())
+    assert shipped["step"] == second["step"]
+    # One history entry per invocation, chained, with the settings that differ from the defaults.
+    first_run, second_run = shipped["history"]
+    assert first_run["from_tokens"] == 0 and first_run["to_tokens"] == first["tokens"] == second_run["from_tokens"]
+    assert second_run["to_tokens"] == second["tokens"] and second_run["settings"]["hidden"] == 32
     exported = json.loads((out / "config.json").read_text())
     assert exported["logits_shifted"] is True  # the causal rows' convention
     assert exported["seed_lsp_defaults"]["strategy"] == "ltr"  # what "auto" runs for this checkpoint
