@@ -31,8 +31,8 @@ Row kinds (all randomness from `rng`, a numpy Generator, so a seed fixes the bat
   row. Each forward then teaches several fills instead of one (the loss positions of an infill row
   are few), and the model learns fillHoles' joint gaps. "gap" holds the first gap.
 - left-to-right masking (p_ltr of the infill rows, kinds 1 and 2): instead of masking gap positions
-  independently, each gap keeps a head of its middle (possibly empty; a quarter of the time, when
-  there are pads, the whole middle) and masks the rest, loss weight 1. This is the canvas that ltr decoding builds (committed text on the left,
+  independently, each gap keeps a head of its middle (possibly empty; or, when there are pads, the
+  whole middle, as likely as any other cut) and masks the rest, loss weight 1. This is the canvas that ltr decoding builds (committed text on the left,
   only masks on the right, then the suffix); independent masking almost never shows a long gap that
   way, and a model trained only on it did not learn to end a fill: on held-out infill rows with the
   middle visible and 17-32 masks left before the suffix, the 26 M-token checkpoint gave the first
@@ -241,17 +241,18 @@ def masked_row(targets: np.ndarray, region: np.ndarray, rng: np.random.Generator
 
 def ltr_mask(row: dict, rng: np.random.Generator, mask_id: int, pad_id: int) -> None:
     """Re-mask the row's region left to right: in each contiguous run of it (a middle, then its pads)
-    a head stays visible and the rest is masked; every masked position weighs 1. The cut falls
-    inside the middle (uniform), or, a quarter of the time when the gap has pads, exactly at the
-    middle's end: the decoder's question "is this fill done?". A cut inside the pads would only
-    teach that a pad follows a pad."""
+    a head stays visible and the rest is masked; every masked position weighs 1. The cut is uniform
+    over the middle's positions and, when the gap has pads, its end: the decoder's question "is this
+    fill done?" comes up once per fill, as often as ltr decoding asks it. (A cut inside the pads
+    would only teach that a pad follows a pad; a cut forced to the end a quarter of the time made
+    the model end single lines after one token: HumanEval single-line 5.5 % -> 2.0 % in 4 M tokens.)"""
     region = row["region"]
     edges = np.flatnonzero(np.diff(np.concatenate([[0], region.astype(np.int8), [0]])))  # run starts, ends
     masked = np.zeros_like(region)
     for a, b in zip(edges[::2], edges[1::2]):
         pads = np.flatnonzero(row["targets"][a:b] == pad_id)
         end = a + int(pads[0]) if len(pads) else b  # the middle is [a, end)
-        cut = end if end < b and rng.random() < 0.25 else int(rng.integers(a, max(end, a + 1)))
+        cut = int(rng.integers(a, end + 1 if end < b else max(end, a + 1)))
         masked[cut:b] = True
     row["input_ids"] = np.where(masked, mask_id, row["targets"])
     row["loss_mask"] = masked

@@ -192,10 +192,10 @@ def test_multi_gap_loss_covers_every_gap():
 
 def test_ltr_rows_mask_a_tail_of_each_gap():
     """p_ltr: each gap shows a head and masks the rest (what ltr decoding's canvases look like)."""
-    b = batch(p_infill=1.0, p_multi=0.5, p_ltr=1.0, batch_size=80, max_slack=8, seed=4)
+    b = batch(p_infill=1.0, p_multi=0.5, p_ltr=1.0, batch_size=200, max_slack=8, seed=4)
     plain = batch(p_infill=1.0, p_multi=0.5, p_ltr=0.0, batch_size=80, max_slack=8, seed=4)
     tails = at_end = 0
-    for row in range(80):
+    for row in range(200):
         m = b["loss_mask"][row].numpy()
         assert (b["input_ids"][row][b["loss_mask"][row]] == MASK).all()
         assert (b["weights"][row][b["loss_mask"][row]] == 1.0).all(), "plain CE, no 1/t"
