@@ -32,11 +32,12 @@ Row kinds (all randomness from `rng`, a numpy Generator, so a seed fixes the bat
   are few), and the model learns fillHoles' joint gaps. "gap" holds the first gap.
 - left-to-right masking (p_ltr of the infill rows, kinds 1 and 2): instead of masking gap positions
   independently, each gap keeps a head of its middle (possibly empty; or, when there are pads, the
-  whole middle, as likely as any other cut) and masks the rest, loss weight 1. This is the canvas that ltr decoding builds (committed text on the left,
-  only masks on the right, then the suffix); independent masking almost never shows a long gap that
-  way, and a model trained only on it did not learn to end a fill: on held-out infill rows with the
-  middle visible and 17-32 masks left before the suffix, the 26 M-token checkpoint gave the first
-  pad 0.2 % on average (session 4), so block fills ran to their budget.
+  whole middle, as likely as any other cut) and masks the rest, loss weight 1. This is the canvas
+  that ltr decoding builds (committed text on the left, only masks on the right, then the suffix);
+  independent masking almost never shows a long gap that way, and a model trained only on it did
+  not learn to end a fill: on held-out infill rows with the middle visible and 17-32 masks left
+  before the suffix, the 26 M-token checkpoint gave the first pad 0.2 % on average (session 4), so
+  block fills ran to their budget.
 - edit corruption (p_edit > 0, off by default; Seed Diffusion style): each unmasked token that could
   be in the loss region (the whole window for diffusion rows, the gap for infill rows) is replaced by
   a random non-special token with probability p_edit; the model must predict the original (weight 1).
