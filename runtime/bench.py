@@ -127,7 +127,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--json", dest="json_out", help="write the results here")
     p.add_argument("--plot", help="also write a PNG of ms per step by path and context")
     a = p.parse_args(argv)
-    from runtime.loader import default_dtype, load_model, resolve_device
+    from runtime.loader import load_model
+    from runtime.placement import default_dtype, resolve_device
 
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -72,7 +72,7 @@ class Arms:
 
     def __init__(self, model, tokenizer, max_tokens: int = 64, tau: float = 0.9) -> None:
         self.model, self.tokenizer, self.max_tokens, self.tau = model, tokenizer, max_tokens, tau
-        max_context = int(model.spec.defaults.get("max_context", RunOptions.max_context))
+        max_context = int(model.spec.defaults.get("max_context") or model.spec.window)
         self.exact = RunOptions(cached=False, max_context=max_context, head_all=True)
         self.exact_threshold = RunOptions(cached=False, max_context=max_context)
         self.cached = RunOptions(cached=True, max_context=max_context)

@@ -6,6 +6,11 @@ Jobs that arrive while a batch runs join it at the next step, and each job is an
 its own canvas is done, not when the batch drains. A newer job with the same key cancels the older
 one (latest wins); cancellation is checked between denoising steps, so it lands within one step.
 The engine knows nothing about editors: keys are opaque strings.
+
+Faults stay with their job. submit() checks a job (check_job) before it is queued and answers a bad
+one at once; a job whose canvas still fails to build is answered with that error alone; an error in
+a denoising step answers every job of that batch with it. The worker survives all three and serves
+the next job, and no caller is ever left waiting.
 """
 from __future__ import annotations
 
@@ -16,24 +21,52 @@ import time
 from collections import deque
 from pathlib import Path
 
-import torch
-
+import logging
 from collections import OrderedDict
 
+import torch
+
 from runtime.batch import BatchRun
-from runtime.infill import RunOptions
+from runtime.decoding import make_strategy, resolve
+from runtime.decoding.base import int_param
+from runtime.infill import LOOP_PARAMS, RunOptions
 from runtime.jobs import CancelToken, InfillJob, InfillResult
 from runtime.stats import EngineStats
 
+log = logging.getLogger("seed_lsp.engine")
+
+# The loop's own params (runtime/infill.py LOOP_PARAMS): what each must be. The rest go to the strategy.
+LOOP_CHECKS = {
+    "gap": ("an int >= 1", lambda v: int_param("loop", "gap", v) >= 1),
+    "grow": ("an int >= 1", lambda v: int_param("loop", "grow", v) >= 1),
+    "allow_empty": ("a bool", lambda v: isinstance(v, bool)),
+}
+
+
+def check_job(job: InfillJob, defaults: dict | None = None) -> None:
+    """ValueError naming the field or param unless `job` can run on a model whose config defaults
+    are `defaults`: its fields' types (InfillJob.check), its strategy's name and params (the
+    strategy's constructor checks them), the loop's params (LOOP_CHECKS)."""
+    if not isinstance(job, InfillJob):
+        raise ValueError(f"a job must be an InfillJob, got {type(job).__name__}")
+    job.check()
+    for name in LOOP_PARAMS:
+        if name in job.params and not LOOP_CHECKS[name][1](job.params[name]):
+            raise ValueError(f"loop param {name!r} must be {LOOP_CHECKS[name][0]}, got {job.params[name]!r}")
+    make_strategy(resolve(job.strategy, defaults), **{k: v for k, v in job.params.items() if k not in LOOP_PARAMS})
+
 
 class JobHandle:
-    """A submitted job: .future resolves to its InfillResult; .cancel() stops it between steps."""
+    """A submitted job: .future resolves to its InfillResult; .cancel() stops it between steps.
+    A job refused at submit gets a handle whose future already holds the error."""
 
-    def __init__(self, job: InfillJob, job_id: int) -> None:
+    def __init__(self, job: InfillJob, job_id: int, error: Exception | None = None) -> None:
         self.job, self.id = job, job_id
-        self.token = CancelToken(job.deadline_s)
+        self.token = CancelToken(job.deadline_s if error is None else None)
         self.future: cf.Future = cf.Future()
         self.submitted = time.perf_counter()
+        if error is not None:
+            self.future.set_exception(error)
 
     def cancel(self, reason: str = "cancelled") -> None:
         self.token.cancel(reason)
@@ -49,6 +82,9 @@ class Engine:
     def __init__(self, model, tokenizer, options: RunOptions | None = None, max_batch: int = 8) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.options = options or RunOptions()
+        if self.options.max_context is None:  # the model's own: a short-window model says so in its config
+            own = model.spec.defaults.get("max_context")
+            self.options.max_context = min(int(own), model.spec.window) if own else model.spec.window
         self.max_batch = max_batch
         self._queue: deque[JobHandle] = deque()
         self._running: list[JobHandle] = []
@@ -69,12 +105,33 @@ class Engine:
 
         model = load_model(path if path is not None else embedded_model_dir(), device=device, dtype=dtype)
         max_batch = options.pop("max_batch", 8)
-        if "max_context" in model.spec.defaults:  # a model trained on short windows says so in its config
-            options.setdefault("max_context", int(model.spec.defaults["max_context"]))
         return cls(model, model.tokenizer, RunOptions(**options), max_batch=max_batch)
+
+    @property
+    def window(self) -> int:
+        """Positions a canvas may take: the checkpoint's length, capped by its family's training length."""
+        return self.model.spec.window
+
+    def context_tokens(self, max_tokens: int) -> int:
+        """Tokens of text (preamble included) a one-gap job with this budget keeps: what a client
+        should send at most (more is cut by the runtime, on line boundaries)."""
+        spec = self.model.spec
+        room = spec.window - len(spec.prompt_head) - len(spec.prompt_tail) - max_tokens
+        return max(min(self.options.max_context, room), 0)
 
     # --- public API -------------------------------------------------------------------------
     def submit(self, job: InfillJob) -> JobHandle:
+        """Queue a job and return at once. A job that check_job refuses (ill-typed fields, unknown
+        strategy, bad strategy or loop params) never enters the queue: its handle's future already
+        holds the ValueError, so h.result() raises it immediately, the same single error path a
+        daemon's RemoteEngine gives. RuntimeError (raised here) only once the engine is closed."""
+        try:
+            self.validate(job)
+        except Exception as exc:  # whatever a check trips on, the job is refused, as a ValueError
+            error = exc if isinstance(exc, ValueError) else ValueError(f"invalid job: {type(exc).__name__}: {exc}")
+            with self._cond:
+                self._stats.errors += 1
+            return JobHandle(job if isinstance(job, InfillJob) else InfillJob(), next(self._ids), error)
         handle = JobHandle(job, next(self._ids))
         with self._cond:
             if self._closed:
@@ -87,6 +144,17 @@ class Engine:
             self._queue.append(handle)
             self._cond.notify()
         return handle
+
+    def validate(self, job: InfillJob) -> None:
+        """ValueError naming what is wrong unless this engine's model can run `job` (check_job);
+        what submit runs first, for callers (the daemon) that answer bad requests before queueing."""
+        check_job(job, self.model.spec.defaults)
+        # Budgets past the model's positions would fail at build_canvas, but only after allocating
+        # that many masks: a max_tokens of 10**9 must not cost gigabytes first.
+        limit = self.model.arch.max_positions
+        sizes = job.gap_tokens if isinstance(job.gap_tokens, list) else [job.gap_tokens]
+        if max(job.max_tokens, *(n or 0 for n in sizes)) > limit:
+            raise ValueError(f"max_tokens and gap_tokens must be <= the model's {limit} positions")
 
     def cancel(self, handle: JobHandle) -> None:
         handle.cancel()
@@ -109,7 +177,8 @@ class Engine:
         info = self._stats.snapshot()
         info.update(model=str(getattr(self.model, "path", "")), family=self.model.spec.family,
                     device=str(self.model.device), dtype=str(self.model.dtype).replace("torch.", ""),
-                    queued=len(self._queue), cached=self.options.cached)
+                    queued=len(self._queue), cached=self.options.cached, window=self.window,
+                    max_context=self.options.max_context, special_id_conflicts=list(self.model.spec.conflicts))
         return info
 
     def close(self) -> None:
@@ -141,11 +210,17 @@ class Engine:
             batch = self._take_batch()
             if not batch:
                 return  # closed and drained
-            live = [h for h in batch if not self._finish_if_stopped(h)]
-            if live:
-                self._run(live)
+            try:
+                live = [h for h in batch if not self._finish_if_stopped(h)]
+                if live:
+                    self._run(live)
+            except Exception as exc:  # a fault outside a step (a new batch, a carried cache): the worker lives on
+                log.exception("engine batch failed")
+                self._fail_running(exc)
             with self._cond:
-                self._running = []
+                running, self._running = self._running, []
+            # Never leave a caller waiting, whatever path the batch took: each job is answered.
+            self._fail_running(RuntimeError("the engine ended the batch without answering this job"), running)
 
     def _finish_if_stopped(self, h: JobHandle) -> bool:
         reason = h.token.stopped()
@@ -163,19 +238,19 @@ class Engine:
         try:
             with torch.inference_mode():
                 for h in batch:
-                    slots[run.add(h.job, h.token, carried if len(batch) == 1 else None)] = h
+                    self._add(run, slots, h, carried if len(batch) == 1 else None)
                 self._answer(run, slots)
                 while run.live:
                     run.step()
                     self._answer(run, slots)
                     if run.live:  # a drained batch ends: the next job starts afresh, with its document's cache
                         self._join(run, slots)
-        except Exception as exc:  # a bad job must not kill the worker; each caller gets the error
-            for h in slots.values() if slots else batch:
-                if not h.future.done():
-                    self._stats.errors += 1
-                    h.future.set_exception(exc)
+        except Exception as exc:  # a step failed: every job of this batch gets the error, none waits
+            log.exception("denoising step failed")
+            self._fail_running(exc)
             return
+        if len(slots) != run.added:
+            return  # a job failed inside add after taking a slot: its cache is not worth carrying
         carry = run.carry()
         if key is not None and carry is not None and self.options.reuse:
             self._carried[key] = carry
@@ -186,6 +261,20 @@ class Engine:
         for slot, result in run.done():
             self._resolve(slots[slot], result)
 
+    def _add(self, run: BatchRun, slots: dict, h: JobHandle, carried=None) -> bool:
+        """Add one job to the batch; an error building its canvas answers that job alone (False)."""
+        taken = run.added
+        try:
+            slots[run.add(h.job, h.token, carried)] = h
+            return True
+        except Exception as exc:
+            if run.added != taken:  # it failed after taking a slot: its canvas stays, as a row of nothing
+                run.resolved.add(taken)
+                if taken in run.slots:
+                    run.canvases[run.slots.index(taken)].stop_reason = "error"
+            self._fail(h, exc)
+            return False
+
     def _join(self, run: BatchRun, slots: dict) -> None:
         """Add jobs queued since the batch started (a full forward next step is their prefill)."""
         if not self._queue or run.live_count >= self.max_batch:
@@ -194,9 +283,21 @@ class Engine:
             newcomers = self._take_waiting(self.max_batch - run.live_count)
             self._running.extend(newcomers)
         for h in newcomers:
-            if not self._finish_if_stopped(h):
-                slots[run.add(h.job, h.token)] = h
+            if not self._finish_if_stopped(h) and self._add(run, slots, h):
                 self._stats.joined += 1  # a job that joined a running batch
+
+    def _fail(self, h: JobHandle, exc: BaseException) -> None:
+        if not h.future.done():
+            self._stats.errors += 1
+            h.future.set_exception(exc)
+
+    def _fail_running(self, exc: BaseException, handles: list[JobHandle] | None = None) -> None:
+        """Answer with `exc` every job taken from the queue for this batch (default) that has no answer."""
+        if handles is None:
+            with self._cond:
+                handles = list(self._running)
+        for h in handles:
+            self._fail(h, exc)
 
     def _resolve(self, h: JobHandle, result: InfillResult) -> None:
         latency = (time.perf_counter() - h.submitted) * 1e3

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime import bans
+from runtime import bans, window
 from runtime.canvas import Canvas, Gap
 from runtime.decoding import fused as fused_head
 from runtime.jobs import CancelToken, InfillJob, InfillResult
 from runtime.runner import Runner
 
 DEFAULT_GAP = {"line": 12, "block": 32, "span": 32}
-WINDOW_QUANTUM = 32
 PREAMBLE_SHARE = 4  # a job's preamble gets at most 1/PREAMBLE_SHARE of the context window
 LOOP_PARAMS = ("gap", "grow", "allow_empty")  # job params the loop reads; the rest go to the strategy
 
@@ -28,7 +27,7 @@ class RunOptions:
     cached: bool = True
     refresh_every: int = 32  # a line completion (< 32 steps) then never pays a second full forward
     vicinity: int = 1
-    max_context: int = 2048  # tokens of text around the gaps kept (split before/after the gaps)
+    max_context: int | None = None  # tokens of text kept around the gaps; None: the model's window
     reuse: bool = True  # carry a document's cache into its next job (cached path only)
     reuse_window: int = 8  # tokens recomputed on each side of what changed
     draft: bool = True  # start a reused job from the document's last fill, checked by the model
@@ -48,44 +47,43 @@ def heal_indent(texts: list[str]) -> tuple[list[str], str]:
     return [head[: len(head) - len(tail)], *texts[1:]], tail
 
 
+def context_budget(opts: RunOptions, spec) -> int:
+    """Tokens of text (preamble included) a canvas keeps at most, before the gaps take their share."""
+    return min(opts.max_context or spec.window, spec.window)
+
+
 def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: CancelToken, min_gap: int = 0) -> Canvas:
     """The job's canvas: windowed text around gaps of masks; min_gap widens the first gap (a draft)."""
     spec = model.spec
     texts, _ = heal_indent(job.texts)
     pieces = [tokenizer.encode(t) for t in texts]
-    # Keep the text nearest the gaps: 3/4 of the window before, 1/4 after, unused share moves over.
-    # The window's left edge moves in steps of WINDOW_QUANTUM tokens, so that while the user types
-    # the canvas keeps its start and the next job can reuse this one's cache (runtime/reuse.py).
-    # Cross-file context (job.preamble) keeps its head within a quarter of the window: cut from
-    # the left like the prefix, it would be the first thing a short window loses.
-    preamble = tokenizer.encode(job.preamble)[: opts.max_context // PREAMBLE_SHARE] if job.preamble else []
-    total = opts.max_context - len(preamble)
-    keep_before = min(len(pieces[0]), max(total * 3 // 4, total - len(pieces[-1])))
-    drop = len(pieces[0]) - keep_before
-    drop = -(-drop // WINDOW_QUANTUM) * WINDOW_QUANTUM if drop > 0 else 0
-    pieces[0] = pieces[0][drop:]
-    pieces[-1] = pieces[-1][: max(total - len(pieces[0]), 0)]
+    # Keep the text nearest the gaps, cut on line boundaries (runtime/window.py). Cross-file
+    # context (job.preamble) keeps its head within a quarter of the text budget: cut from the left
+    # like the prefix, it would be the first thing a short window loses.
     n_gaps = len(texts) - 1
     sizes = job.gap_tokens if isinstance(job.gap_tokens, list) else [job.gap_tokens] * n_gaps
     if len(sizes) != n_gaps:
         raise ValueError(f"gap_tokens has {len(sizes)} entries for {n_gaps} gaps")
+    budgets = [max(job.max_tokens, s or 0) for s in sizes]
+    # The canvas at full growth stays within the model's window: text gets what the gaps leave.
+    room = spec.window - len(spec.prompt_head) - len(spec.prompt_tail) - sum(budgets)
+    if room < 1:
+        raise ValueError(f"gaps of {sum(budgets)} tokens leave no room for text in the model's {spec.window}-token window")
+    total = min(context_budget(opts, spec), room)
+    preamble = tokenizer.encode(job.preamble)[: total // PREAMBLE_SHARE] if job.preamble else []
+    pieces = window.fit(pieces, total - len(preamble), tokenizer.newline_ids)
     default = job.params.get("gap", DEFAULT_GAP[job.mode])
     grow = int(job.params.get("grow", default))
-    ids: list[int] = [spec.bos_id] if spec.shifted and spec.bos_id is not None else []
-    ids += preamble
+    ids: list[int] = [*spec.prompt_head, *preamble]  # the family's layout (runtime/models/family.py)
     gaps = []
     for i, piece in enumerate(pieces):
         ids += piece
         if i < n_gaps:
-            budget = max(job.max_tokens, sizes[i] or 0)
+            budget = budgets[i]
             size = min(max(sizes[i] or default, min_gap if i == 0 else 0), budget)
             gaps.append(Gap(len(ids), len(ids) + size, budget, max(grow, 1)))
             ids += [spec.mask_id] * size
-    if spec.expand_id is not None:
-        ids.append(spec.eos_id)  # DreamOn's layout: [bos] prefix gap suffix [eos]
-    max_len = model.arch.max_positions
-    if len(ids) + sum(g.budget - g.length for g in gaps) > max_len:
-        raise ValueError(f"job needs more than the model's {max_len} positions; shorten the context")
+    ids += spec.prompt_tail  # DreamOn: [bos] prefix gap suffix [eos]
     line_ids = tokenizer.newline_ids if job.mode == "line" else frozenset()
     return Canvas(
         ids=ids, gaps=gaps, mask_id=spec.mask_id, pad_id=spec.pad_id, stop_ids=frozenset(spec.end_ids),

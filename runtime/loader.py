@@ -14,10 +14,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from runtime.checkpoint_spec import build_spec, token_names
 from runtime.models import CheckpointError, family_for
 from runtime.models.base import DiffusionLM
-from runtime.models.family import EOT_TOKEN_NAMES, EXPAND_TOKEN_NAMES, MASK_TOKEN_NAMES, PAD_TOKEN_NAMES
-from runtime.spec import ModelSpec
+from runtime.placement import check_tied_head, choose_dtype, head_name, resolve_device
+from runtime.special_ids import Files
 from runtime.tokenizer import Tokenizer
 
 INDEX = "model.safetensors.index.json"
@@ -51,62 +52,24 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
         raise CheckpointError(f"{file} cannot be read as a tokenizers tokenizer.json: {exc}") from exc
 
 
-def _first(value):
-    return value[0] if isinstance(value, list) and value else value
+def read_optional_json(path: Path) -> dict:
+    """A JSON file that a directory may lack ({}); a malformed one is still an error."""
+    return read_json(path) if path.is_file() else {}
 
 
-def _named_id(tok: Tokenizer | None, names: tuple[str, ...]) -> int | None:
-    for name in names if tok is not None else ():
-        idx = tok.token_to_id(name)
-        if idx is not None:
-            return idx
-    return None
+def read_files(root: Path | None, config: dict) -> Files:
+    """config.json and the files beside it that name special tokens."""
+    if root is None:
+        return Files(config)
+    return Files(config, read_optional_json(root / "generation_config.json"),
+                 read_optional_json(root / "tokenizer_config.json"), read_optional_json(root / "special_tokens_map.json"))
 
 
-def build_spec(config: dict, family, vocab_size: int, tok: Tokenizer | None) -> ModelSpec:
-    """Special ids from config.json first, the tokenizer's named special tokens second."""
-    mask = config.get("mask_token_id", _named_id(tok, MASK_TOKEN_NAMES))
-    eos = _first(config.get("eos_token_id")) if config.get("eos_token_id") is not None else _named_id(
-        tok, ("<|endoftext|>", "</s>", "<|eos|>")
-    )
-    pad = config.get("pad_token_id")
-    dlm_pad = _named_id(tok, PAD_TOKEN_NAMES[:1])
-    if pad is None:
-        pad = _named_id(tok, PAD_TOKEN_NAMES) if tok is not None else None
-    pad = eos if pad is None else pad
-    eot = config.get("eot_token_id", _named_id(tok, EOT_TOKEN_NAMES))
-    bos = _first(config.get("bos_token_id"))
-    expand = config.get("expand_token_id", _named_id(tok, EXPAND_TOKEN_NAMES))
-    ids = {"mask": mask, "eos": eos, "pad": pad, "eot": eot, "bos": bos, "<|dlm_pad|>": dlm_pad, "expand": expand}
-    for name in ("mask", "eos"):
-        if ids[name] is None:
-            raise CheckpointError(f"no {name} token: set {name}_token_id in config.json or add it to tokenizer.json")
-    for name, idx in ids.items():
-        if idx is None:
-            continue
-        if not 0 <= idx < vocab_size or (tok is not None and tok.id_to_token(idx) is None):
-            raise CheckpointError(f"special token {name} id {idx} is not in the vocabulary (size {vocab_size})")
-    if mask in (eos, pad):
-        raise CheckpointError(f"mask id {mask} equals the eos/pad id: the gap could never be told from its end")
-    return ModelSpec(
-        family=family.name,
-        mask_id=mask,
-        pad_id=pad,
-        eos_id=eos,
-        eot_id=eot,
-        bos_id=bos,
-        extra_end_ids=(dlm_pad,) if dlm_pad is not None else (),
-        expand_id=expand,
-        shifted=bool(config.get("logits_shifted", family.shifted)),
-        defaults=dict(config.get("seed_lsp_defaults", {})),
-    )
-
-
-def new_model(config: dict, tokenizer: Tokenizer | None = None) -> DiffusionLM:
+def new_model(config: dict, tokenizer: Tokenizer | None = None, files: Files | None = None) -> DiffusionLM:
     """A freshly initialised model for a config.json-style dict (training, tests)."""
-    family = family_for(config)
-    arch = family.arch(config)
-    model = DiffusionLM(arch, build_spec(config, family, arch.vocab_size, tokenizer))
+    family = family_for(config, token_names(tokenizer))
+    arch = family.build_arch(config)
+    model = DiffusionLM(arch, build_spec(files or Files(config), family, arch, tokenizer))
     model.config, model.family = dict(config), family
     return model
 
@@ -130,13 +93,14 @@ def _tensor_files(root: Path) -> dict[str, Path]:
         return {name: single for name in f.keys()}
 
 
-def _read_tensors(files: dict[str, Path], wanted: dict[str, str], shapes: dict[str, torch.Size]) -> dict:
+def _read_tensors(files: dict[str, Path], wanted: dict[str, str], shapes: dict[str, torch.Size],
+                  tied_head: str | None = None) -> dict:
     have = {n for n in files if not n.endswith(IGNORED_SUFFIXES)}
     theirs_to_ours = {theirs: ours for ours, theirs in wanted.items()}
     missing = sorted(set(theirs_to_ours) - have)
     if missing:
         raise CheckpointError(f"missing tensor(s): {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
-    extra = sorted(have - set(theirs_to_ours) - {"lm_head.weight"})  # a tied head may still be saved
+    extra = sorted(have - set(theirs_to_ours) - {tied_head})  # a tied head may still be saved (checked later)
     if extra:
         raise CheckpointError(f"unexpected tensor(s): {', '.join(extra[:8])}{' ...' if len(extra) > 8 else ''}")
     state = {}
@@ -154,37 +118,36 @@ def _read_tensors(files: dict[str, Path], wanted: dict[str, str], shapes: dict[s
     return state
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def default_dtype(device: torch.device) -> torch.dtype:
-    # bf16 on CUDA; fp32 on CPU measured faster than bf16 for small gap steps here (README, bench).
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
-
-
 def load_model(path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> DiffusionLM:
-    """Load a checkpoint directory; model.tokenizer is its tokenizer, model.path its directory."""
+    """Load a checkpoint directory; model.tokenizer is its tokenizer, model.path its directory.
+
+    dtype None: the config's torch_dtype on CUDA, fp32 on CPU unless fp32 would not fit in memory
+    (then the config's dtype, bf16 for real releases); a model that fits in neither fails here,
+    before any weight is read, with the figures (runtime/placement.py)."""
     root = model_dir(path)
     config = read_json(root / "config.json")
     tokenizer = load_tokenizer(root)
-    model = new_model_meta(config, tokenizer)
+    model = new_model_meta(config, tokenizer, read_files(root, config))
     shapes = {name: p.shape for name, p in model.state_dict().items()}
-    state = _read_tensors(_tensor_files(root), model.family.weight_names(model.arch), shapes)
+    device = resolve_device(device) if isinstance(device, str) else device
+    dtype = choose_dtype(model, config, device, dtype)
+    files = _tensor_files(root)
+    names = model.family.weight_names(model.arch)
+    head = head_name(model.family, model.arch)
+    state = _read_tensors(files, names, shapes, tied_head=head if model.arch.tied_head else None)
+    if model.arch.tied_head and head in files:
+        check_tied_head(files[head], head, names["embed.weight"], state["embed.weight"], model.config, model.family)
     model.load_state_dict(state, strict=False, assign=True)
     if model.arch.tied_head:
         model.head.weight = model.embed.weight
-    device = resolve_device(device) if isinstance(device, str) else device
-    model = model.to(device=device, dtype=dtype or default_dtype(device)).eval()
+    model = model.to(device=device, dtype=dtype).eval()
     model.tokenizer, model.path = tokenizer, root
     return model
 
 
-def new_model_meta(config: dict, tokenizer: Tokenizer | None) -> DiffusionLM:
+def new_model_meta(config: dict, tokenizer: Tokenizer | None, files: Files | None = None) -> DiffusionLM:
     with torch.device("meta"):  # no memory and no random init for weights about to be replaced
-        return new_model(config, tokenizer)
+        return new_model(config, tokenizer, files)
 
 
 def save_model(model: DiffusionLM, out_dir: str | Path, tokenizer_file: str | Path | None = None, shards: int = 1) -> Path:

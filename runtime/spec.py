@@ -52,6 +52,15 @@ class ModelSpec:
     extra_end_ids: tuple[int, ...] = ()
     expand_id: int | None = None  # DreamOn: committing it opens one more mask in the gap
     defaults: dict = field(default_factory=dict, hash=False, compare=False)
+    # The family's canvas layout (runtime/models/family.py): ids before the text, ids after it.
+    prompt_head: tuple[int, ...] = ()
+    prompt_tail: tuple[int, ...] = ()
+    window: int = 2048  # tokens of canvas the model is used at (checkpoint length, capped by training)
+    # Ids a completion may never hold: every special/control token that is not an end, and the
+    # embedding rows past the tokenizer's last token (Dream: 152064 rows for 151667 tokens).
+    never_ids: frozenset[int] = field(default_factory=frozenset, hash=False, compare=False)
+    sources: dict = field(default_factory=dict, hash=False, compare=False)  # role -> file it came from
+    conflicts: tuple[str, ...] = ()  # sources that named another id than the winner (special_ids.py)
 
     @property
     def end_ids(self) -> tuple[int, ...]:

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 from runtime.models.family import CheckpointError, Family
+from runtime.models.dream import DREAM, DREAMON
 from runtime.models.llada import LLADA
-from runtime.models.qwen2 import QWEN2
+from runtime.models.qwen2 import QWEN2, SEED
 from runtime.models.qwen3 import QWEN3
 
-FAMILIES: tuple[Family, ...] = (QWEN2, QWEN3, LLADA)
+# Variants before the family they refine: the first family that claims a directory wins.
+FAMILIES: tuple[Family, ...] = (DREAMON, DREAM, SEED, QWEN2, QWEN3, LLADA)
 
 # Block-diffusion checkpoints attend block-causally: they cannot see a suffix, so they cannot infill.
 BLOCK_CAUSAL_TYPES = ("sdar", "fast_dllm_v2", "llada2_moe", "bd3lm", "trado")
 
 
-def family_for(config: dict) -> Family:
+def family_for(config: dict, token_names: frozenset[str] = frozenset()) -> Family:
+    """The family of a config.json; token_names (the tokenizer's added tokens) tell variants apart."""
     model_type = str(config.get("model_type", ""))
     if model_type.lower() in BLOCK_CAUSAL_TYPES or config.get("block_causal"):
         raise CheckpointError(
@@ -21,7 +24,7 @@ def family_for(config: dict) -> Family:
             "(Dream / Dream-Coder / DiffuCoder / Open-dCoder / LLaDA)."
         )
     for family in FAMILIES:
-        if model_type in family.model_types:
+        if family.claims(config, token_names):
             return family
     known = sorted({t for f in FAMILIES for t in f.model_types})
     raise CheckpointError(f"unknown model_type {model_type!r} in config.json (supported: {', '.join(known)})")

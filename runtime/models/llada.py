@@ -5,7 +5,7 @@ The embedding table may be larger than the vocabulary (embedding_size); the head
 """
 from __future__ import annotations
 
-from runtime.models.family import CheckpointError, Family, block_names, check_rope_scaling, need
+from runtime.models.family import CheckpointError, Family, block_names, check_rope_scaling, need, rope_theta
 from runtime.spec import ArchConfig
 
 BLOCK = {
@@ -35,10 +35,10 @@ def llada_arch(config: dict) -> ArchConfig:
         num_heads=heads,
         num_kv_heads=config.get("n_kv_heads") or heads,
         head_dim=hidden // heads,
-        rope_theta=float(need(config, "rope_theta")),
+        rope_theta=rope_theta(config, "rope_theta"),
         rms_eps=float(need(config, "rms_norm_eps")),
         qkv_bias=False,
-        tied_head=bool(config.get("weight_tying", False)),
+        tied_head=bool(config.get("weight_tying")),  # absent: Family.build_arch
         max_positions=config.get("max_sequence_length") or 4096,
     )
 

@@ -7,7 +7,7 @@ embedded model's does.
 """
 from __future__ import annotations
 
-from runtime.models.family import Family, block_names, check_rope_scaling, need
+from runtime.models.family import Family, block_names, check_rope_scaling, check_sliding_window, need, rope_theta
 from runtime.spec import ArchConfig
 
 BLOCK = {
@@ -29,6 +29,7 @@ QK_NORM = {"attn.q_norm.weight": "self_attn.q_norm.weight", "attn.k_norm.weight"
 
 def qwen_arch(config: dict, qkv_bias: bool, qk_norm: bool) -> ArchConfig:
     check_rope_scaling(config)
+    check_sliding_window(config)
     hidden = need(config, "hidden_size")
     heads = need(config, "num_attention_heads")
     return ArchConfig(
@@ -39,11 +40,11 @@ def qwen_arch(config: dict, qkv_bias: bool, qk_norm: bool) -> ArchConfig:
         num_heads=heads,
         num_kv_heads=config.get("num_key_value_heads") or heads,
         head_dim=config.get("head_dim") or hidden // heads,
-        rope_theta=float(need(config, "rope_theta")),
+        rope_theta=rope_theta(config, "rope_theta"),
         rms_eps=float(need(config, "rms_norm_eps")),
         qkv_bias=config.get("attention_bias", qkv_bias),
         qk_norm=qk_norm,
-        tied_head=bool(config.get("tie_word_embeddings", False)),
+        tied_head=bool(config.get("tie_word_embeddings")),  # absent: Family.build_arch
         max_positions=config.get("max_position_embeddings") or 32768,
     )
 
@@ -61,10 +62,28 @@ def qwen_weight_names(arch: ArchConfig) -> dict[str, str]:
     return names
 
 
-QWEN2 = Family(
-    name="qwen2",
-    model_types=("Dream", "dream", "qwen2", "seed_diffusion"),
+def _architectures(config: dict) -> tuple[str, ...]:
+    return tuple(config.get("architectures") or ())
+
+
+# The embedded model (runtime/train): Qwen2 names, its own tokenizer, no BOS; its config names
+# the decoding it was trained for (seed_lsp_defaults) and the text window it was trained at.
+SEED = Family(
+    name="seed",
+    model_types=("qwen2", "seed_diffusion"),
     arch=lambda c: qwen_arch(c, qkv_bias=True, qk_norm=False),
     weight_names=qwen_weight_names,
     shifted=True,
+    detect=lambda config, tokens: "SeedDiffusionLM" in _architectures(config) or config.get("model_type") == "seed_diffusion",
+    source="runtime/train/loop.py (model_config)",
+)
+
+# A plain Qwen2 config run bidirectionally (Open-dCoder publishes one: Qwen2.5-Coder-0.5B's shape).
+QWEN2 = Family(
+    name="qwen2",
+    model_types=("qwen2",),
+    arch=lambda c: qwen_arch(c, qkv_bias=True, qk_norm=False),
+    weight_names=qwen_weight_names,
+    shifted=True,
+    source="transformers Qwen2Config (tie_word_embeddings default False)",
 )

@@ -92,7 +92,7 @@ def test_shape_mismatch_named_with_both_shapes(model_dir):
 
 def test_special_token_outside_vocab(model_dir):
     _edit_config(model_dir, mask_token_id=99999)
-    with pytest.raises(CheckpointError, match="special token mask id 99999 is not in the vocabulary"):
+    with pytest.raises(CheckpointError, match=r"special token mask id 99999 \(config.json mask_token_id\) is not in the vocabulary"):
         load_model(model_dir)
 
 
