@@ -8,11 +8,10 @@ suggest(ls, uri, position) -> Placed | None:
   check -> postprocess -> cache.
 
 Workspace snippets go in front of the job's prefix only (InfillJob.preamble, which the runtime keeps
-within a quarter of the model's window); postprocessing sees the document's own
-text. Their budget is about a quarter of the context window (contextBefore + contextAfter tokens),
-taken out of the text before the cursor (at most half of it), so the job is no longer than without
-them; a model with a shorter window than the options assume (the embedded one: 192 tokens) still
-sees their head, because the runtime trims the prefix, not the preamble.
+within a quarter of the model's window); postprocessing sees the document's own text. Every
+budget comes from the loaded model's window (seed_lsp/budget.py): the snippets get a quarter of
+the text it keeps, taken out of the text before the cursor, so the job is no longer than without
+them.
 
 Cancellation: $/cancelRequest cancels the awaiting task; the job is cancelled with it and pygls
 answers -32800. A superseded job answers RequestCancelled; one made stale by an edit ContentModified.
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
+from seed_lsp.budget import budget
 from seed_lsp.cache import LOOKBACK_CHARS
 from seed_lsp.context import CHARS_PER_TOKEN, build_context
 from seed_lsp.positions import LineIndex
@@ -40,16 +40,14 @@ PREFIX_PREVIEW = 4096  # characters of the last job's prefix kept for seed.statu
 _FILE_HEADER = re.compile(r"^\S+ file: (.+)$", re.M)
 
 
-def workspace_budget(o) -> int:
-    """Characters of cross-file context a job gets (0 when the option is off)."""
-    if not o.workspace_context:
-        return 0
-    return min((o.context_before + o.context_after) // 4, o.context_before // 2) * CHARS_PER_TOKEN
+def workspace_budget(o, engine=None) -> int:
+    """Characters of cross-file context a job gets (0 when the option is off; seed_lsp/budget.py)."""
+    return budget(o, engine).workspace_chars
 
 
 def workspace_snippets(ls, uri: str, text: str) -> str:
     """Cross-file context for a job on `uri` ("" when off, not ready, or nothing fits)."""
-    return ls.context.snippets(uri, text, workspace_budget(ls.options))
+    return ls.context.snippets(uri, text, workspace_budget(ls.options, ls.slot.current()))
 
 
 def remember_job(ls, uri: str, job, snippets: str) -> None:
@@ -70,11 +68,13 @@ def _place(s: Suggestion, index: LineIndex, offset: int, position: types.Positio
     return Placed(s, types.Range(start=position, end=types.Position(line=end_line, character=end_char)))
 
 
-def job_for(o, text: str, offset: int, line_start: int, line_end: int, uri: str, snippets: str = ""):
-    """(Context, InfillJob) for the cursor at `offset`: the snippets' share comes out of the prefix's
-    window. The one place a job is built from options (the server and `seed-lsp eval repo`)."""
-    tokens_before = o.context_before - -(-len(snippets) // CHARS_PER_TOKEN)  # the snippets' share
-    ctx = build_context(text, offset, line_start, line_end, tokens_before, o.context_after, o.mode)
+def job_for(o, text: str, offset: int, line_start: int, line_end: int, uri: str, snippets: str = "", engine=None):
+    """(Context, InfillJob) for the cursor at `offset`, cut to what `engine`'s window keeps
+    (seed_lsp/budget.py): the snippets' share comes out of the prefix's window. The one place a
+    job is built from options (the server and `seed-lsp eval repo`)."""
+    b = budget(o, engine)
+    tokens_before = max(b.before - -(-len(snippets) // CHARS_PER_TOKEN), 0)  # the snippets' share
+    ctx = build_context(text, offset, line_start, line_end, tokens_before, b.after, o.mode)
     return ctx, make_job(o, ctx, uri, snippets)
 
 
@@ -141,7 +141,7 @@ async def _suggest(ls, uri: str, position: types.Position) -> tuple[Placed | Non
     engine = await ls.slot.get()
     if engine is None:
         return None, "empty"
-    ctx, job = job_for(o, text, offset, line_start, line_end, uri, snippets)
+    ctx, job = job_for(o, text, offset, line_start, line_end, uri, snippets, engine)
     remember_job(ls, uri, job, snippets)
     handle = engine.submit(job)
     pending = ls.pending.add(uri, position.line, handle)

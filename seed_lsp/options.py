@@ -34,8 +34,10 @@ class Options:
     strategy: str = "auto"
     strategy_params: dict[str, Any] = field(default_factory=dict)
     max_tokens: int = 64
-    context_before: int = 1024  # tokens of text before the cursor sent to the model
-    context_after: int = 256
+    # Tokens of text sent before / after the cursor; None (the default): what the model's window
+    # keeps (seed_lsp/budget.py), so a 192-token model is not sent 1,280 and a 131k one not cut to 2k.
+    context_before: int | None = None
+    context_after: int | None = None
     confidence_floor: float = 0.25
     mode: str = "auto"
     inline_completion: bool = True
@@ -50,7 +52,7 @@ class Options:
             raise ValueError(f"mode must be one of {MODES}")
         if self.completion not in COMPLETION:
             raise ValueError(f"completion must be one of {COMPLETION}")
-        if self.max_tokens < 1 or self.context_before < 0 or self.context_after < 0 or self.cache_size < 0:
+        if self.max_tokens < 1 or (self.context_before or 0) < 0 or (self.context_after or 0) < 0 or self.cache_size < 0:
             raise ValueError("maxTokens must be >= 1; contextBefore, contextAfter, cacheSize >= 0")
         if not 0.0 <= self.confidence_floor <= 1.0:
             raise ValueError("confidenceFloor must be within [0, 1]")
@@ -64,7 +66,7 @@ _KEYS = {f.name: f.name for f in dataclasses.fields(Options)} | {
 }
 _TYPES: dict[str, tuple[type, ...]] = {
     "enable": (bool,), "model": (str, type(None)), "device": (str,), "strategy": (str,), "strategy_params": (dict,),
-    "max_tokens": (int,), "context_before": (int,), "context_after": (int,), "confidence_floor": (int, float),
+    "max_tokens": (int,), "context_before": (int, type(None)), "context_after": (int, type(None)), "confidence_floor": (int, float),
     "mode": (str,), "inline_completion": (bool,), "completion": (str,), "code_actions": (bool,),
     "deadline_ms": (int, float, type(None)), "cache_size": (int,),
     "workspace_context": (bool,),

@@ -210,6 +210,20 @@ class RemoteEngine:
         conn = self._conn
         return dict(conn.hello) if conn is not None else {}
 
+    @property
+    def window(self) -> int:
+        """The daemon's model window (from its hello)."""
+        return int(self.connect().hello.get("window", 0))
+
+    def context_tokens(self, max_tokens: int) -> int:
+        """Tokens of text a one-gap job keeps on the daemon's model (runtime.infill.text_budget)."""
+        from runtime.infill import text_budget
+
+        h = self.connect().hello
+        if "window" not in h:  # an older daemon: the runtime trims whatever is sent
+            return 2048
+        return text_budget(int(h["window"]), int(h.get("layout_tokens", 0)), int(h["max_context"]), max_tokens)
+
     def connect(self) -> _Conn:
         """The live connection, opening one (and starting the daemon if allowed) when needed."""
         with self._lock:

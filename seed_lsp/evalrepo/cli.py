@@ -95,7 +95,7 @@ def run(tasks: list[RepoTask], root: Path, engine, progress: bool = True, jsonl:
     """Both arms on every task, in order; each record is appended to `jsonl` as it is scored."""
     from tqdm import tqdm
 
-    arms = Arms(root)
+    arms = Arms(root, engine=engine)
     rows: list[dict] = []
     sink = open(jsonl, "w", encoding="utf-8") if jsonl else None
     try:
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "repo", **head, "note": args.note, "project": str(root), "files": files, "tasks_found": len(found), "n": len(rows),
         "limit": args.limit, "kinds": {k: sum(r["kind"] == k for r in rows) for k in sorted({r["kind"] for r in rows})},
         "options": {"mode": o.mode, "strategy": o.strategy, "context_before": o.context_before,
-                    "context_after": o.context_after, "workspace_budget_chars": workspace_budget(o), **window},
+                    "context_after": o.context_after, "workspace_budget_chars": workspace_budget(o, engine), **window},
         "wall_s": round(time.perf_counter() - start, 1), "summary": summarize(rows), "examples": examples(rows),
     }
     print(format_summary(result))

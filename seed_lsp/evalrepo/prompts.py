@@ -37,8 +37,9 @@ def default_options() -> Options:
 
 
 class Arms:
-    def __init__(self, root: Path, options: Options | None = None) -> None:
+    def __init__(self, root: Path, options: Options | None = None, engine=None) -> None:
         self.options = options or default_options()
+        self.engine = engine  # its window sizes the jobs as the server's would (None: the fallback budget)
         self.off = replace(self.options, workspace_context=False)
         self.slot = WorkspaceSlot()
         self.slot.start_now([root.resolve()], watch=False)  # a fixed snapshot: nothing to follow
@@ -51,8 +52,8 @@ class Arms:
         try:
             out = {}
             for arm, o in (("plain", self.off), ("workspace", self.options)):
-                snippets = self.slot.snippets(uri, document, workspace_budget(o))
-                _, job = job_for(o, document, offset, offset, offset, uri, snippets)
+                snippets = self.slot.snippets(uri, document, workspace_budget(o, self.engine))
+                _, job = job_for(o, document, offset, offset, offset, uri, snippets, self.engine)
                 # No key: with one, the engine carries a document's cache and last fill into its next
                 # job (reuse, draft warm start), and one arm's answer would seed the other's.
                 out[arm] = replace(job, key=None)

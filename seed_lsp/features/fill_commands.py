@@ -16,6 +16,7 @@ from __future__ import annotations
 from lsprotocol import types
 
 from seed_lsp.completer import await_job, workspace_snippets
+from seed_lsp.budget import budget
 from seed_lsp.context import CHARS_PER_TOKEN, window_after, window_before
 from seed_lsp.edits import Edit, minimal_edits
 from seed_lsp.holes import MARKER, split_holes
@@ -103,10 +104,12 @@ async def fill_selection(ls, *args) -> dict:
     from runtime.jobs import InfillJob
 
     snippets = workspace_snippets(ls, uri, text)
-    before = window_before(text, start, max(0, o.context_before * CHARS_PER_TOKEN - len(snippets)))
+    max_tokens = max(n + n // 2 + 8, n)
+    b = budget(o, engine, max_tokens)
+    before = window_before(text, start, max(0, b.before * CHARS_PER_TOKEN - len(snippets)))
     job = InfillJob(prefix=before,
-                    suffix=window_after(text, end, o.context_after * CHARS_PER_TOKEN), mode="span",
-                    gap_tokens=n, max_tokens=max(n + n // 2 + 8, n), strategy=o.strategy,
+                    suffix=window_after(text, end, b.after * CHARS_PER_TOKEN), mode="span",
+                    gap_tokens=n, max_tokens=max_tokens, strategy=o.strategy,
                     params=dict(o.strategy_params), key=f"{uri}#fill", preamble=snippets)
 
     def make_edits(result):
@@ -128,9 +131,11 @@ async def fill_holes(ls, *args) -> dict:
         return {"applied": False, "edits": 0, "holes": len(offsets), "reason": f"no model: {ls.slot.error}"}
     o = ls.options
     snippets = workspace_snippets(ls, uri, index.text)
-    room = max(0, o.context_before * CHARS_PER_TOKEN - len(snippets))
+    # The gaps of every hole share the window; each middle segment is capped by the runtime too.
+    b = budget(o, engine, o.max_tokens * len(offsets))
+    room = max(0, b.before * CHARS_PER_TOKEN - len(snippets))
     segments[0] = window_before(segments[0], len(segments[0]), room)
-    segments[-1] = window_after(segments[-1], 0, o.context_after * CHARS_PER_TOKEN)
+    segments[-1] = window_after(segments[-1], 0, b.after * CHARS_PER_TOKEN)
     from runtime.jobs import InfillJob
 
     job = InfillJob(segments=segments, mode="block", max_tokens=o.max_tokens, strategy=o.strategy,
