@@ -20,6 +20,7 @@ from runtime.models.base import DiffusionLM
 from runtime.placement import check_tied_head, choose_dtype, head_name, resolve_device
 from runtime.special_ids import Files
 from runtime.tokenizer import Tokenizer
+from runtime.tokenizer_files import TokenizerFilesError
 
 INDEX = "model.safetensors.index.json"
 # Buffers some exporters write that carry no learned state.
@@ -43,13 +44,15 @@ def model_dir(path: str | Path) -> Path:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    file = model_dir(path) / "tokenizer.json"
-    if not file.is_file():
-        raise CheckpointError(f"tokenizer.json is missing from {file.parent}")
+    """tokenizer.json, else vocab.json + merges.txt + tokenizer_config.json (Qwen2-style, as Dream publishes)."""
+    root = model_dir(path)
     try:
-        return Tokenizer.from_file(file)
+        return Tokenizer.from_dir(root)
+    except TokenizerFilesError as exc:
+        raise CheckpointError(str(exc)) from exc
     except Exception as exc:  # tokenizers raises a bare Exception on malformed files
-        raise CheckpointError(f"{file} cannot be read as a tokenizers tokenizer.json: {exc}") from exc
+        what = "tokenizer.json" if (root / "tokenizer.json").is_file() else "vocab.json + merges.txt"
+        raise CheckpointError(f"{root}: {what} cannot be read as a tokenizer: {exc}") from exc
 
 
 def read_optional_json(path: Path) -> dict:

@@ -1,4 +1,5 @@
-"""Tokenizer: a thin wrapper over a `tokenizers` tokenizer.json (never remote code).
+"""Tokenizer: a thin wrapper over a `tokenizers` tokenizer (never remote code): a tokenizer.json, or
+a Qwen2-style vocab.json + merges.txt directory as published without one (runtime/tokenizer_files.py).
 
 encode(str) -> list[int] without special tokens added; decode(ids) -> str with special tokens kept
 out only when asked. newline_ids: every id whose text contains a newline (line mode ends a gap there).
@@ -10,16 +11,26 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as _HFTokenizer
 
+from runtime.tokenizer_files import read_tokenizer_dir
+
 
 class Tokenizer:
     def __init__(self, inner: _HFTokenizer) -> None:
         self.inner = inner
-        # User text that spells a special token ("<|endoftext|>" in a file) stays plain text.
+        # User text that spells a special token ("<|endoftext|>" in a file) stays plain text; transformers
+        # would encode it as the token unless asked split_special_tokens=True. Added tokens flagged
+        # non-special (Qwen2's <|fim_prefix|>, <tool_call>) are still matched, as transformers does.
         self.inner.encode_special_tokens = True
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Tokenizer":
         return cls(_HFTokenizer.from_file(str(path)))
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> "Tokenizer":
+        """A checkpoint directory's tokenizer: tokenizer.json, else vocab.json + merges.txt with the
+        added tokens of tokenizer_config.json (TokenizerFilesError names what is missing)."""
+        return cls(read_tokenizer_dir(path))
 
     def encode(self, text: str) -> list[int]:
         return self.inner.encode(text, add_special_tokens=False).ids if text else []
