@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import time
 
-from runtime import bans
 from runtime import draft as drafts
-from runtime.decoding import make_strategy, resolve
+from runtime.decoding import strategy_for
 from runtime.infill import LOOP_PARAMS, RunOptions, build_canvas, decode_result, heal_indent, step
 from runtime.jobs import CancelToken, InfillJob, InfillResult
 from runtime.reuse import Carried, transplant
@@ -59,8 +58,8 @@ class BatchRun:
 
     def add(self, job: InfillJob, cancel: CancelToken, carried: Carried | None = None) -> int:
         t0 = time.perf_counter()
-        name = resolve(job.strategy, self.model.spec.defaults)  # "auto": the model's own choice
-        strat = make_strategy(name, **{k: v for k, v in job.params.items() if k not in LOOP_PARAMS})
+        strat = strategy_for(job.strategy, {k: v for k, v in job.params.items() if k not in LOOP_PARAMS},
+                             self.model.spec.defaults)  # "auto": the model's own choice
         first = self.added == 0 and self.opts.cached
         draft = self._draft(job, strat, carried) if first and self.opts.draft else None
         canvas = build_canvas(job, self.model, self.tokenizer, self.opts, cancel, min_gap=len(draft or ()))
@@ -71,14 +70,14 @@ class BatchRun:
                           (self.info, info)):
             lst.append(item)
         if first and carried is not None:
-            seeded = transplant(carried, canvas.ids, self.model, window=self.opts.reuse_window)
+            # Older than reuse_max_age jobs: a full forward instead (the cold prefill), reset to age 0.
+            seeded = transplant(carried, canvas.ids, self.model, window=self.opts.reuse_window,
+                                max_age=self.opts.reuse_max_age)
             if seeded is not None:
-                self.runner.start_from(canvas, *seeded)
+                self.runner.start_from(canvas, *seeded, age=carried.age + 1)
                 info["reused"] = 1.0
         if draft:
-            positions = drafts.place(canvas, draft)
-            mask_id = self.model.spec.mask_id
-            info["kept"] = float(drafts.check(canvas, positions, self.runner, lambda lg, c, pos: bans.apply(lg, c, pos, mask_id)))
+            info["kept"] = float(drafts.check(canvas, draft, self.runner, strat, self.model.spec.mask_id))
             info["drafted"], info["first"] = float(len(draft)), time.perf_counter()  # the check's forward was the prefill
         return slot
 
@@ -144,7 +143,7 @@ class BatchRun:
         job, canvas = self.jobs[0], self.canvases[0]
         fill = self.results[0].text
         last = drafts.LastFill(job.texts, job.mode, fill, canvas.gaps[0].end_token) if len(job.texts) == 2 else None
-        return Carried(canvas.ids, self.runner.cache, last)
+        return Carried(canvas.ids, self.runner.cache, last, age=self.runner.age)
 
 def run_batch(model, tokenizer, jobs: list[InfillJob], cancels: list[CancelToken], opts: RunOptions) -> list[InfillResult]:
     """Denoise jobs jointly (one forward per step for the whole batch); one result per job."""

@@ -8,8 +8,14 @@ take. The text the engine keeps is the window less the gaps, and at most RunOpti
 """
 from __future__ import annotations
 
-from runtime.special_ids import Files, resolve
+import re
+
 from runtime.spec import ArchConfig, ModelSpec
+from runtime.special_ids import Files, resolve
+
+# Added tokens that are markup, not text: <|fim_prefix|>, <tool_call>, [CLS]. Qwen2.5 does not flag
+# its FIM and repo tokens special, yet they must never reach a completion.
+CONTROL = re.compile(r"^(<[^<>\s]+>|\[[A-Za-z_]+\])$")
 
 
 def token_names(tok) -> frozenset[str]:
@@ -30,7 +36,7 @@ def model_window(arch: ArchConfig, family) -> int:
 def never_ids(tok, vocab_size: int, keep: set[int]) -> frozenset[int]:
     """Special/control tokens other than `keep` (the ends and the expand token, which the loop's own
     rules place), and embedding rows no token maps to."""
-    banned = {i for i, t in added_tokens(tok).items() if t.special and i not in keep}
+    banned = {i for i, t in added_tokens(tok).items() if i not in keep and (t.special or CONTROL.match(t.content))}
     if tok is not None:
         last = max([tok.inner.get_vocab_size(with_added_tokens=True) - 1, *added_tokens(tok)])
         banned |= set(range(last + 1, vocab_size))

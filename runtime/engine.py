@@ -27,9 +27,9 @@ from collections import OrderedDict
 import torch
 
 from runtime.batch import BatchRun
-from runtime.decoding import make_strategy, resolve
+from runtime.decoding import strategy_for
 from runtime.decoding.base import int_param
-from runtime.infill import LOOP_PARAMS, RunOptions
+from runtime.infill import LOOP_PARAMS, RunOptions, text_budget
 from runtime.jobs import CancelToken, InfillJob, InfillResult
 from runtime.stats import EngineStats
 
@@ -53,7 +53,7 @@ def check_job(job: InfillJob, defaults: dict | None = None) -> None:
     for name in LOOP_PARAMS:
         if name in job.params and not LOOP_CHECKS[name][1](job.params[name]):
             raise ValueError(f"loop param {name!r} must be {LOOP_CHECKS[name][0]}, got {job.params[name]!r}")
-    make_strategy(resolve(job.strategy, defaults), **{k: v for k, v in job.params.items() if k not in LOOP_PARAMS})
+    strategy_for(job.strategy, {k: v for k, v in job.params.items() if k not in LOOP_PARAMS}, defaults)
 
 
 class JobHandle:
@@ -116,8 +116,7 @@ class Engine:
         """Tokens of text (preamble included) a one-gap job with this budget keeps: what a client
         should send at most (more is cut by the runtime, on line boundaries)."""
         spec = self.model.spec
-        room = spec.window - len(spec.prompt_head) - len(spec.prompt_tail) - max_tokens
-        return max(min(self.options.max_context, room), 0)
+        return text_budget(spec.window, len(spec.prompt_head) + len(spec.prompt_tail), self.options.max_context, max_tokens)
 
     # --- public API -------------------------------------------------------------------------
     def submit(self, job: InfillJob) -> JobHandle:

@@ -30,6 +30,7 @@ class RunOptions:
     max_context: int | None = None  # tokens of text kept around the gaps; None: the model's window
     reuse: bool = True  # carry a document's cache into its next job (cached path only)
     reuse_window: int = 8  # tokens recomputed on each side of what changed
+    reuse_max_age: int = 4  # jobs a carried cache's K/V may survive, then a full forward (runtime/reuse.py)
     draft: bool = True  # start a reused job from the document's last fill, checked by the model
     head_all: bool = False  # exact path only: LM head over every row (the benches' reference loop)
 
@@ -50,6 +51,12 @@ def heal_indent(texts: list[str]) -> tuple[list[str], str]:
 def context_budget(opts: RunOptions, spec) -> int:
     """Tokens of text (preamble included) a canvas keeps at most, before the gaps take their share."""
     return min(opts.max_context or spec.window, spec.window)
+
+
+def text_budget(window: int, layout_tokens: int, max_context: int, gap_budget: int) -> int:
+    """Tokens of text a one-gap job keeps: the window less BOS/EOS and the gap at full growth, at
+    most max_context. The engine, the daemon's clients and the server size their cuts with this."""
+    return max(min(max_context, window - layout_tokens - gap_budget), 0)
 
 
 def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: CancelToken, min_gap: int = 0) -> Canvas:
@@ -88,7 +95,7 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     return Canvas(
         ids=ids, gaps=gaps, mask_id=spec.mask_id, pad_id=spec.pad_id, stop_ids=frozenset(spec.end_ids),
         line_ids=frozenset(line_ids), allow_empty=bool(job.params.get("allow_empty", False)), cancel=cancel,
-        expand_id=spec.expand_id, blank_ids=tokenizer.blank_ids,
+        expand_id=spec.expand_id, blank_ids=tokenizer.blank_ids, never_ids=spec.never_ids,
     )
 
 
@@ -114,18 +121,17 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
             tokens, probs, scores = strat.propose(bans.apply(x, c, pos, mask_id))  # x: (M, V) logits
         chosen = strat.select(scores, probs)
         # Most confident first; a later pick that now breaks a rule (an end token left of content
-        # committed this step, or a slot already padded) waits for the next step.
+        # placed this step, a slot already padded, an expand past the budget) waits for the next
+        # step. Every pick goes to the position it was predicted for; a DreamOn canvas applies the
+        # step's expansions and deletions afterwards, right to left (Canvas.settle).
         for i in chosen[scores[chosen].argsort(descending=True)].tolist():
             p, tok = pos[i], int(tokens[i])
-            if c.ids[p] != mask_id or (tok in c.end_ids and not c.end_allowed([p])[0]):
+            if not c.may_place(p, tok):
                 continue
-            if tok == c.expand_id and c.gap_of(p).length >= c.gap_of(p).budget:
-                continue
-            if tok in c.blank_ids and c.blank_would_empty(p):
-                continue
-            c.commit(p, tok, float(probs[i]))
+            c.place(p, tok, float(probs[i]))
             if tok in c.end_ids:
                 _extend_end_run(c, pos, tokens, probs, i)
+        c.settle()
         c.steps += 1
         c.cancel.steps = c.steps
         c.grow_full_gaps()
@@ -134,12 +140,15 @@ def step(canvases: list[Canvas], strategies, runner: Runner, mask_id: int) -> No
 def _extend_end_run(c: Canvas, pos: list[int], tokens, probs, i: int) -> None:
     """An end token just committed at pos[i]: masked neighbours to its left whose own best guess
     is an end token join it in the same step (a gap's padding tail ends in one step, not one pad per
-    step). Stops at the first neighbour that wants content, and never empties the gap."""
+    step). Stops at the first neighbour that wants content, and never empties the gap. Not on a
+    DreamOn canvas: there an end deletes its slot, and DreamOn commits only the picks it chose."""
+    if c.dreamon:
+        return
     while i > 0 and pos[i - 1] == pos[i] - 1 and int(tokens[i - 1]) in c.end_ids and c.ids[pos[i - 1]] == c.mask_id:
         if not c.end_allowed([pos[i - 1]])[0]:
             return
         i -= 1
-        c.commit(pos[i], int(tokens[i]), float(probs[i]))
+        c.place(pos[i], int(tokens[i]), float(probs[i]))
 
 
 def decode_result(canvas: Canvas, job: InfillJob, tokenizer, end_names: dict[int, str], timings) -> InfillResult:

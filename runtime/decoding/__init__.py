@@ -23,6 +23,16 @@ def resolve(name: str, defaults: dict | None = None) -> str:
     return chosen if chosen in STRATEGIES else FALLBACK
 
 
+def strategy_for(name: str, params: dict, defaults: dict | None = None) -> Strategy:
+    """The strategy a job runs: "auto" takes the model's strategy and its parameters (the family's
+    decoding table, runtime/models/, or config seed_lsp_defaults), the job's own params on top."""
+    defaults = defaults or {}
+    if name == AUTO:
+        own = {k: v for k, v in defaults.get("params", {}).items() if k in strategy_params(resolve(name, defaults))}
+        params = {**own, **params}
+    return make_strategy(resolve(name, defaults), **params)
+
+
 def strategy_params(name: str) -> tuple[str, ...]:
     cls = STRATEGIES[FALLBACK if name == AUTO else name]
     own = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kw")]
@@ -30,7 +40,10 @@ def strategy_params(name: str) -> tuple[str, ...]:
 
 
 def make_strategy(name: str, **params) -> Strategy:
-    """A strategy object; unknown names or parameters raise ValueError naming what is accepted."""
+    """A strategy object; unknown names or parameters, or ill-typed / out-of-range values, raise
+    ValueError naming what is accepted (each strategy's constructor checks its own params)."""
+    if not isinstance(name, str):
+        raise ValueError(f"strategy must be a str, got {type(name).__name__}")
     if name == AUTO:
         name = FALLBACK  # no model here to ask; callers with a model resolve() first
     if name not in STRATEGIES:
@@ -42,4 +55,4 @@ def make_strategy(name: str, **params) -> Strategy:
     return STRATEGIES[name](**params)
 
 
-__all__ = ["AUTO", "STRATEGIES", "Strategy", "make_strategy", "resolve", "strategy_params"]
+__all__ = ["AUTO", "STRATEGIES", "Strategy", "make_strategy", "resolve", "strategy_for", "strategy_params"]

@@ -5,10 +5,10 @@ from runtime.models.family import CheckpointError, Family
 from runtime.models.dream import DREAM, DREAMON
 from runtime.models.llada import LLADA
 from runtime.models.qwen2 import QWEN2, SEED
-from runtime.models.qwen3 import QWEN3
+from runtime.models.qwen3 import CODA, QWEN3
 
 # Variants before the family they refine: the first family that claims a directory wins.
-FAMILIES: tuple[Family, ...] = (DREAMON, DREAM, SEED, QWEN2, QWEN3, LLADA)
+FAMILIES: tuple[Family, ...] = (DREAMON, DREAM, SEED, QWEN2, CODA, QWEN3, LLADA)
 
 # Block-diffusion checkpoints attend block-causally: they cannot see a suffix, so they cannot infill.
 BLOCK_CAUSAL_TYPES = ("sdar", "fast_dllm_v2", "llada2_moe", "bd3lm", "trado")

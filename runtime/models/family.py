@@ -25,6 +25,14 @@ EOT_TOKEN_NAMES = ("<|eot_id|>", "<|im_end|>")
 EXPAND_TOKEN_NAMES = ("<|expand|>",)  # DreamOn's added token; config "expand_token_id" wins
 
 
+# What `auto` runs on a real checkpoint: greedy (an editor wants the same text for the same context),
+# the most confident position plus every other at probability >= 0.9 per step (Fast-dLLM's
+# threshold rule, which its authors report at the quality of one token per step on Dream and
+# LLaDA). The authors' own settings (one token per step, entropy order, temperature 0.1-0.4) are in
+# docs/families.md, and `strategy: "entropy", params {"k": 1}` reproduces their order.
+PARALLEL_GREEDY = {"strategy": "threshold", "params": {"tau": 0.9, "temperature": 0.0}}
+
+
 class CheckpointError(ValueError):
     """A model directory that cannot be loaded as it is; the message names the problem."""
 

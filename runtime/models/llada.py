@@ -5,7 +5,7 @@ The embedding table may be larger than the vocabulary (embedding_size); the head
 """
 from __future__ import annotations
 
-from runtime.models.family import CheckpointError, Family, block_names, check_rope_scaling, need, rope_theta
+from runtime.models.family import PARALLEL_GREEDY, CheckpointError, Family, block_names, check_rope_scaling, need, rope_theta
 from runtime.spec import ArchConfig
 
 BLOCK = {
@@ -57,4 +57,11 @@ LLADA = Family(
     arch=llada_arch,
     weight_names=llada_weight_names,
     shifted=False,
+    tie_key="weight_tying",
+    # Its authors' prompts start with <|startoftext|> (the chat template of tokenizer_config.json;
+    # generate.py appends the masks); pre-training sequences are 4,096 tokens (GUIDELINES.md).
+    canvas_bos=True,
+    trained_length=4096,
+    decoding=PARALLEL_GREEDY,
+    source="ML-GSAI/LLaDA @ b7e6c35: generate.py, GUIDELINES.md; LLaDA-8B-Instruct files (tests/fixtures/real)",
 )

@@ -7,7 +7,7 @@ embedded model's does.
 """
 from __future__ import annotations
 
-from runtime.models.family import Family, block_names, check_rope_scaling, check_sliding_window, need, rope_theta
+from runtime.models.family import PARALLEL_GREEDY, Family, block_names, check_rope_scaling, check_sliding_window, need, rope_theta
 from runtime.spec import ArchConfig
 
 BLOCK = {
@@ -78,12 +78,16 @@ SEED = Family(
     source="runtime/train/loop.py (model_config)",
 )
 
-# A plain Qwen2 config run bidirectionally (Open-dCoder publishes one: Qwen2.5-Coder-0.5B's shape).
+# A plain Qwen2 config run bidirectionally: Open-dCoder-0.5B (Qwen2.5-Coder-0.5B weights). Its
+# infill eval builds prefix + masks + suffix with no BOS and no EOS and it trained at 4,096 tokens
+# (pengzhangzhi/Open-dLLM @ 8b38787: eval/eval_infill/eval_infill.py, configs/pretrain/qwen2_5_coder_500M.yaml).
 QWEN2 = Family(
     name="qwen2",
     model_types=("qwen2",),
     arch=lambda c: qwen_arch(c, qkv_bias=True, qk_norm=False),
     weight_names=qwen_weight_names,
     shifted=True,
-    source="transformers Qwen2Config (tie_word_embeddings default False)",
+    trained_length=4096,
+    decoding=PARALLEL_GREEDY,
+    source="Open-dLLM @ 8b38787 (docs/families.md); transformers Qwen2Config (tie default False)",
 )

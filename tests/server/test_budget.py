@@ -22,6 +22,7 @@ def _engine_with_window(tmp_path, positions: int, **defaults) -> Engine:
     root = make_tiny_model_dir(tmp_path)
     config = json.loads((root / "config.json").read_text())
     config["max_position_embeddings"] = positions
+    config["architectures"] = ["SeedDiffusionLM"]  # our own family: no training-length cap of a published one
     if defaults:
         config["seed_lsp_defaults"] = defaults
     (root / "config.json").write_text(json.dumps(config))
