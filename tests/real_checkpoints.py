@@ -58,16 +58,62 @@ def llada_shapes(c: dict, name: str) -> tuple[int, ...]:
 
 
 def qwen3_names(c: dict) -> list[str]:
-    """Qwen3 names (CoDA's modeling code keeps them; no q/k/v bias, per-head q/k norms)."""
+    """Qwen3 names as CoDA's modeling code defines them (SalesforceAIResearch/CoDA @ d7241fc
+    CoDALanguageModel/modeling_coda.py: model.embed_tokens, model.layers.N.self_attn.{q,k,v,o}_proj,
+    q_norm/k_norm, mlp.{gate,up,down}_proj, the two layer norms, model.norm; no q/k/v bias). The head
+    is tied (CoDAConfig's default; the config has no key), so the file holds no lm_head."""
     per = ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
            "self_attn.q_norm.weight", "self_attn.k_norm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
            "mlp.down_proj.weight", "input_layernorm.weight", "post_attention_layernorm.weight"]
-    names = ["model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"]
+    names = ["model.embed_tokens.weight", "model.norm.weight"]
     return names + [f"model.layers.{n}.{p}" for n in range(c["num_hidden_layers"]) for p in per]
 
 
 SHAPES = {"dream-v0-instruct-7b": qwen_shapes, "llada-8b-instruct": llada_shapes, "coda-v0-instruct": qwen_shapes}
 NAMES = {"coda-v0-instruct": qwen3_names}  # releases whose index we do not have
+
+# Families whose files are not published anywhere we can read (docs/families.md): documented
+# stand-ins derived from Dream-v0-Instruct's real files, changed only where the authors' code says.
+#   dreamon: DreamOn adds <|expand|> at 151667 (DreamLM/DreamOn eval/evaluate.py hard-codes the id;
+#            the string is from its blog post).
+#   diffucoder: DiffuCoder-Instruct adds <|dlm_pad|> (apple/DiffuCoder-7B-Instruct's added_tokens.json
+#            grows by one entry; 151667 is the only free id, UNVERIFIED).
+#   open-dcoder: a plain Qwen2 config (Qwen2.5-Coder-0.5B's dialect: model_type qwen2, tied head) over
+#            the Qwen2.5 tokenizer files, which Dream's are.
+STANDINS = {
+    "dreamon-standin": ("<|expand|>", {}),
+    "diffucoder-standin": ("<|dlm_pad|>", {}),
+    "open-dcoder-standin": (None, {"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"],
+                                   "tie_word_embeddings": True, "max_position_embeddings": 32768}),
+}
+
+
+def build_standin(name: str, out: Path, seed: int = 0) -> Path:
+    token, config_changes = STANDINS[name]
+    build("dream-v0-instruct-7b", out, seed)
+    if token is not None:
+        added = json.loads((out / "added_tokens.json").read_text())
+        added[token] = 151667
+        (out / "added_tokens.json").write_text(json.dumps(added, indent=2))
+        tc = json.loads((out / "tokenizer_config.json").read_text())
+        tc["added_tokens_decoder"]["151667"] = {"content": token, "lstrip": False, "normalized": False,
+                                                "rstrip": False, "single_word": False, "special": True}
+        (out / "tokenizer_config.json").write_text(json.dumps(tc, indent=2))
+    if config_changes:
+        config = json.loads((out / "config.json").read_text())
+        config.update(config_changes)
+        config.pop("auto_map", None)
+        (out / "config.json").write_text(json.dumps(config, indent=2))
+    if config_changes.get("tie_word_embeddings"):  # a tied checkpoint saves no separate head
+        index = json.loads((out / "model.safetensors.index.json").read_text())
+        shard = index["weight_map"].pop("lm_head.weight")
+        (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+        from safetensors.torch import load_file
+
+        tensors = load_file(out / shard)
+        tensors.pop("lm_head.weight")
+        save_file(tensors, str(out / shard), metadata={"format": "pt"})
+    return out
 
 
 def build(name: str, out: Path, seed: int = 0, scale: float = 0.15) -> Path:

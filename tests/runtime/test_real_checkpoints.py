@@ -153,3 +153,56 @@ def test_tied_head_that_differs_is_refused(dream_dir, tmp_path):
     (broken / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"tie_word_embeddings=True.*lm_head\.weight differs from model\.embed_tokens\.weight"):
         load_model(broken)
+
+
+@pytest.fixture(scope="module")
+def coda_dir(tmp_path_factory):
+    return build("coda-v0-instruct", tmp_path_factory.mktemp("real") / "coda")
+
+
+def test_coda_loads_tied_by_its_class_default_with_published_ids(coda_dir):
+    model = load_model(coda_dir)
+    spec = model.spec
+    assert "tie_word_embeddings" not in json.loads((coda_dir / "config.json").read_text())
+    assert model.family.name == "coda" and model.arch.tied_head and model.arch.qk_norm and not model.arch.qkv_bias
+    assert model.head.weight.data_ptr() == model.embed.weight.data_ptr()
+    assert (spec.mask_id, spec.pad_id, spec.eos_id) == (151669, 151643, 151645) and spec.shifted
+    assert spec.prompt_head == () and spec.window == 8192
+
+
+def test_coda_logits_equal_transformers(coda_dir):
+    ours = load_model(coda_dir)
+    c = json.loads((coda_dir / "config.json").read_text())
+    cfg = transformers.Qwen3Config(
+        vocab_size=c["vocab_size"], hidden_size=c["hidden_size"], intermediate_size=c["intermediate_size"],
+        num_hidden_layers=c["num_hidden_layers"], num_attention_heads=c["num_attention_heads"],
+        num_key_value_heads=c["num_key_value_heads"], head_dim=c["head_dim"], rope_theta=c["rope_theta"],
+        rms_norm_eps=c["rms_norm_eps"], tie_word_embeddings=True, attention_bias=False, attn_implementation="eager",
+    )
+    hf = transformers.Qwen3ForCausalLM.from_pretrained(coda_dir, config=cfg, dtype=torch.float32).eval()
+    ids = torch.tensor([ours.tokenizer.encode("for i in range(10):\n    print(i)\n")[:18]])
+    ref = _bidirectional_logits(hf, ids)
+    ref = torch.cat([ref[:, :1], ref[:, :-1]], dim=1)
+    with torch.no_grad():
+        assert (ours.aligned_logits(ids) - ref).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("name, family, window, head, tail", [
+    ("dreamon-standin", "dreamon", 1024, (151665,), (151643,)),
+    ("diffucoder-standin", "dream", 2048, (151665,), ()),
+    ("open-dcoder-standin", "qwen2", 4096, (), ()),
+])
+def test_standins_take_their_family_layout(tmp_path, name, family, window, head, tail):
+    from tests.real_checkpoints import build_standin
+
+    model = load_model(build_standin(name, tmp_path / name))
+    spec = model.spec
+    assert model.family.name == family and spec.window == window
+    assert spec.prompt_head == head and spec.prompt_tail == tail
+    if name == "dreamon-standin":
+        assert spec.expand_id == 151667 and spec.sources["expand"] == "the vocabulary's <|expand|>"
+        assert 151667 not in spec.never_ids, "the loop places expands itself"
+    if name == "diffucoder-standin":
+        assert spec.expand_id is None and 151667 in spec.end_ids, "<|dlm_pad|> ends an answer"
+    if name == "open-dcoder-standin":
+        assert model.arch.tied_head and spec.bos_id == 151665, "a BOS is known but this layout starts without it"
