@@ -8,6 +8,8 @@ all gaps of one job are denoised jointly, each seeing the others being filled.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,17 +47,54 @@ class InfillJob:
     preamble: str = ""
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
-        if self.segments is not None and len(self.segments) < 2:
-            raise ValueError("segments needs at least two texts (one gap)")
+        self.check()
+
+    def check(self) -> None:
+        """Every field's type and range, or ValueError naming the field. Jobs arrive from other
+        processes (the daemon) and user settings: an ill-typed one must fail here, alone, rather
+        than inside a batch step it shares with other jobs. Run again at submit (fields may have
+        been reassigned since construction); strategy params are the strategies' own to check."""
+        for name in ("prefix", "suffix", "preamble", "strategy"):
+            _expect(isinstance(getattr(self, name), str), name, "a str", getattr(self, name))
+        _expect(isinstance(self.mode, str) and self.mode in MODES, "mode", f"one of {MODES}", self.mode)
+        _expect(_is_int(self.max_tokens) and self.max_tokens >= 1, "max_tokens", "an int >= 1", self.max_tokens)
+        _expect(isinstance(self.params, dict) and all(isinstance(k, str) for k in self.params),
+                "params", "a map with str keys", self.params)
+        if self.segments is not None:
+            _expect(isinstance(self.segments, (list, tuple)) and len(self.segments) >= 2, "segments",
+                    "a list of at least two texts (one gap)", self.segments)
+            for text in self.segments:
+                _expect(isinstance(text, str), "segments", "a list of str", text)
+        n_gaps = len(self.texts) - 1
+        if isinstance(self.gap_tokens, list):
+            _expect(len(self.gap_tokens) == n_gaps and all(map(_gap_size_ok, self.gap_tokens)), "gap_tokens",
+                    f"a list of {n_gaps} ints >= 0 or None", self.gap_tokens)
+        else:
+            _expect(_gap_size_ok(self.gap_tokens), "gap_tokens", "an int >= 0, a list of them, or None", self.gap_tokens)
+        _expect(self.key is None or isinstance(self.key, str), "key", "a str or None", self.key)
+        d = self.deadline_s
+        _expect(d is None or (isinstance(d, numbers.Real) and not isinstance(d, bool) and not math.isnan(d)),
+                "deadline_s", "a number of seconds or None", d)
 
     @property
     def texts(self) -> list[str]:
         """The texts around the gaps, in order (prefix, suffix for a single gap)."""
         return list(self.segments) if self.segments is not None else [self.prefix, self.suffix]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _gap_size_ok(n: Any) -> bool:
+    return n is None or (_is_int(n) and n >= 0)  # None or 0: the mode's default size
+
+
+def _expect(ok: bool, name: str, what: str, value: Any) -> None:
+    if not ok:
+        text = repr(value)  # short: a value may be megabytes long
+        text = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(f"job field {name!r} must be {what}, got {type(value).__name__} {text}")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from runtime.decoding.base import Strategy
+from runtime.decoding.base import Strategy, int_param, real_param
 
 
 class OnePerStep(Strategy):
@@ -27,6 +27,7 @@ class TauStrategy(Strategy):
 
     def __init__(self, tau: float = 0.9, **kw) -> None:
         super().__init__(**kw)
+        tau = real_param(self.name, "tau", tau)
         if not 0 < tau <= 1:
             raise ValueError(f"{self.name} tau must be in (0, 1], got {tau}")
         self.tau = tau
@@ -46,6 +47,7 @@ class Factor(Strategy):
 
     def __init__(self, factor: float = 1.0, **kw) -> None:
         super().__init__(**kw)
+        factor = real_param(self.name, "factor", factor)
         if factor <= 0:
             raise ValueError(f"factor must be > 0, got {factor}")
         self.factor = factor
@@ -61,6 +63,7 @@ class Factor(Strategy):
 class TopK(Strategy):
     def __init__(self, k: int = 2, **kw) -> None:
         super().__init__(**kw)
+        k = int_param(self.name, "k", k)
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         self.k = k

@@ -7,6 +7,10 @@ this module holds the framing, the version, and the InfillJob/InfillResult <-> m
 
 Pure functions plus two blocking socket helpers (used by the client); the asyncio daemon reads
 frames with `read_frame_async`.
+
+A frame that decodes is still checked field by field before anything acts on it (hello_fields,
+check_request, job_from_map): a wrong type or size is a ValueError naming the field, which the
+daemon answers as an error reply to that request alone.
 """
 from __future__ import annotations
 
@@ -25,6 +29,14 @@ MAX_FRAME = 8 * 1024 * 1024  # 8 MiB: far above any real prompt, small enough to
 HEADER = struct.Struct(">I")
 OPS = ("hello", "infill", "cancel", "stats", "stop", "encode", "decode")
 JOB_FIELDS = tuple(f.name for f in fields(InfillJob))
+MAX_CLIENT_ID = 256  # characters; the daemon remembers recent client ids (fairness, stats)
+ROLES = ("editor", "control")
+# The fields each op needs, with their types (a request id is checked before these).
+REQUEST_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "infill": {"job": (dict,)}, "cancel": {"target": (int, str)}, "stats": {}, "stop": {},
+    "encode": {"text": (str,)}, "decode": {"ids": (list,)},
+}
+MAX_TOKEN_ID = 2 ** 31  # decode ids past this are not ids of any tokenizer
 
 
 class ProtocolError(Exception):
@@ -97,17 +109,51 @@ def read_frame(sock: socket.socket) -> dict[str, Any] | None:
     return decode_body(body)
 
 
+def _field_error(name: str, what: str, value: Any) -> ValueError:
+    return ValueError(f"field {name!r} must be {what}, got {type(value).__name__}")
+
+
+def hello_fields(msg: dict[str, Any]) -> tuple[str | None, str]:
+    """(client id or None for an anonymous client, role) of a hello, else ValueError naming the field."""
+    client, role = msg.get("client"), msg.get("role", "editor")
+    if client is not None and not isinstance(client, str):
+        raise _field_error("client", "a str", client)
+    if client is not None and len(client) > MAX_CLIENT_ID:
+        raise ValueError(f"field 'client' must be at most {MAX_CLIENT_ID} characters, got {len(client)}")
+    if role is None:
+        role = "editor"
+    if not isinstance(role, str) or role not in ROLES:
+        raise _field_error("role", f"one of {ROLES}", role)
+    return client or None, role
+
+
+def check_request(msg: dict[str, Any]) -> None:
+    """ValueError naming the field unless `msg` (a request after the hello, its id already checked)
+    carries a known op and the fields that op reads, with their types."""
+    op = msg.get("op")
+    if not isinstance(op, str) or op not in REQUEST_FIELDS:
+        raise ValueError(f"unknown op {op!r}" if isinstance(op, str) and len(op) <= 40 else "field 'op' must be a known op")
+    for name, types in REQUEST_FIELDS[op].items():
+        value = msg.get(name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise _field_error(name, " or ".join(t.__name__ for t in types), value)
+    if op == "decode" and not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < MAX_TOKEN_ID
+                                  for i in msg["ids"]):
+        raise ValueError(f"field 'ids' must be a list of token ids (ints in [0, {MAX_TOKEN_ID}))")
+
+
 def job_to_map(job: InfillJob) -> dict[str, Any]:
     return {name: getattr(job, name) for name in JOB_FIELDS}
 
 
 def job_from_map(data: Any) -> InfillJob:
-    """Build an InfillJob from a request's "job" map; unknown fields are an error (ValueError)."""
+    """Build an InfillJob from a request's "job" map; unknown or ill-typed fields are a ValueError
+    naming the field (InfillJob.check). Strategy params are the engine's to check (Engine.validate)."""
     if not isinstance(data, dict):
-        raise ValueError("job must be a map")
+        raise ValueError("field 'job' must be a map")
     unknown = set(data) - set(JOB_FIELDS)
     if unknown:
-        raise ValueError(f"unknown job fields: {sorted(unknown)}")
+        raise ValueError(f"unknown job fields: {sorted(str(k)[:40] for k in unknown)[:8]}")
     try:
         return InfillJob(**data)
     except TypeError as exc:

@@ -10,6 +10,11 @@ Latest wins per (client, key): a new job with the same key as a queued or runnin
 client cancels that job (a queued one resolves at once with stop_reason "cancelled"). The engine key
 is prefixed with the client id so two clients editing files with equal keys never cancel each other.
 
+A slot is held from engine.submit until the engine answers that job, whatever the answer (a result,
+"cancelled", an error), and freed in a `finally`; a client that goes away has its running jobs
+cancelled, which the engine answers within one step, so their slots free then. The engine answers
+every job it accepts (runtime/engine.py), so no path leaves a slot taken.
+
 Not thread-safe: call everything on the event loop; engine completions hop back via
 call_soon_threadsafe.
 """
@@ -42,11 +47,15 @@ class FairScheduler:
         self.engine = engine
         self.loop = loop
         self.max_inflight = max_inflight
-        self.inflight = 0
         self.jobs_done = 0
+        self._running: set[Ticket] = set()  # admitted into the engine, not yet answered by it
         self._queues: dict[str, deque[Ticket]] = {}
         self._rotation: deque[str] = deque()  # clients with a non-empty queue, next first
         self._latest: dict[tuple[str, str], Ticket] = {}
+
+    @property
+    def inflight(self) -> int:
+        return len(self._running)
 
     def submit(self, client: str, job: InfillJob) -> Ticket:
         ticket = Ticket(client, job, self.loop.create_future())
@@ -79,6 +88,8 @@ class FairScheduler:
         """The client went away: cancel everything it has queued or running."""
         for ticket in list(self._queues.get(client, ())):
             self.cancel(ticket)
+        for ticket in [t for t in self._running if t.client == client]:
+            self.cancel(ticket)  # unkeyed jobs too: nobody is left to read their answers
         for (owner, _), ticket in list(self._latest.items()):
             if owner == client:
                 self.cancel(ticket)
@@ -97,30 +108,36 @@ class FairScheduler:
             self._start(ticket)
 
     def _start(self, ticket: Ticket) -> None:
-        job = ticket.job
-        if job.key is not None:
-            job = dataclasses.replace(job, key=f"{ticket.client}\x1f{job.key}")
         try:
+            job = ticket.job
+            if job.key is not None:
+                job = dataclasses.replace(job, key=f"{ticket.client}\x1f{job.key}")
             ticket.handle = self.engine.submit(job)
-        except Exception as exc:  # a job the engine refuses fails alone
+        except Exception as exc:  # a job the engine refuses fails alone, and takes no slot
             self._resolve(ticket, exc)
             return
-        self.inflight += 1
-        ticket.handle.future.add_done_callback(
-            lambda fut: self.loop.call_soon_threadsafe(self._finished, ticket, fut)
-        )
+        self._running.add(ticket)
+        ticket.handle.future.add_done_callback(lambda fut: self._hop(ticket, fut))
+
+    def _hop(self, ticket: Ticket, fut: Any) -> None:
+        """Engine thread -> event loop."""
+        try:
+            self.loop.call_soon_threadsafe(self._finished, ticket, fut)
+        except RuntimeError:
+            pass  # the loop is closed: the daemon stopped, no slot left to free
 
     def _finished(self, ticket: Ticket, fut: Any) -> None:
-        self.inflight -= 1
-        self.jobs_done += 1
-        exc = fut.exception() if not fut.cancelled() else None
-        if fut.cancelled():
-            self._resolve(ticket, InfillResult.empty(ticket.n_gaps, "cancelled"))
-        elif exc is not None:
-            self._resolve(ticket, exc)
-        else:
-            self._resolve(ticket, fut.result())
-        self._pump()
+        try:
+            self.jobs_done += 1
+            if fut.cancelled():
+                self._resolve(ticket, InfillResult.empty(ticket.n_gaps, "cancelled"))
+            elif fut.exception() is not None:
+                self._resolve(ticket, fut.exception())
+            else:
+                self._resolve(ticket, fut.result())
+        finally:
+            self._running.discard(ticket)
+            self._pump()
 
     def _resolve(self, ticket: Ticket, outcome: InfillResult | BaseException) -> None:
         key = (ticket.client, ticket.job.key)

@@ -5,7 +5,10 @@
 Each connection must open with a hello carrying PROTOCOL_VERSION; then requests flow with ids and
 responses come back in completion order. A frame that is not a valid msgpack map, is truncated or is
 larger than MAX_FRAME closes that one connection; the daemon and the other clients carry on.
-A request that decodes but is invalid (unknown op, bad job fields) gets an error response.
+A request that decodes but is invalid (unknown op, a missing or ill-typed field, a job the engine
+would refuse) gets an error response naming the field, before anything reaches the engine; a hello
+whose client id is not a str of at most MAX_CLIENT_ID characters is refused the same way. The daemon
+remembers the last MAX_CLIENTS_SEEN client ids (and a count of all), so ids cannot grow its memory.
 
 idle_exit_s (0 = never): the daemon stops by itself once no client has been connected for that long.
 Daemons that editors start on demand get it (seed_lsp.daemon.spawn), so closing the last editor (or
@@ -21,13 +24,16 @@ import asyncio
 import logging
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from seed_lsp.daemon.protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
+    check_request,
     encode_frame,
+    hello_fields,
     job_from_map,
     read_frame_async,
     result_to_map,
@@ -36,6 +42,8 @@ from seed_lsp.daemon.scheduler import FairScheduler, Ticket
 
 log = logging.getLogger("seed_lsp.daemon")
 HELLO_TIMEOUT_S = 10.0
+MAX_CLIENTS_SEEN = 1024  # recent client ids remembered; clients_served counts ids not among them
+
 
 
 class _Conn:
@@ -68,7 +76,8 @@ class DaemonServer:
         self.started = time.time()
         self.idle_exit_s = idle_exit_s
         self.idle_since = time.monotonic()  # when the last client left (or the daemon started)
-        self.clients_seen: set[str] = set()
+        self.clients_seen: OrderedDict[str, None] = OrderedDict()  # LRU of recent client ids
+        self.clients_served = 0
         self.conns: set[_Conn] = set()
         self.bad_frames = 0
         self._stop: asyncio.Event | None = None
@@ -135,7 +144,7 @@ class DaemonServer:
             "model": self.model,
             "device": self.device,
             "models_loaded": 1,
-            "clients_served": len(self.clients_seen),
+            "clients_served": self.clients_served,
             "clients_connected": len(self.conns),
             "jobs_done": self.sched.jobs_done,
             "jobs_queued": self.sched.queued(),
@@ -182,17 +191,30 @@ class DaemonServer:
         if msg.get("op") != "hello":
             raise ProtocolError("the first frame must be a hello")
         if msg.get("v") != PROTOCOL_VERSION:
-            conn.send({"op": "hello", "ok": False, "v": PROTOCOL_VERSION,
-                       "error": f"protocol version {msg.get('v')!r} unsupported"})
+            shown = repr(msg.get("v"))[:40]
+            conn.send({"op": "hello", "ok": False, "v": PROTOCOL_VERSION, "error": f"protocol version {shown} unsupported"})
             return False
-        client = msg.get("client")
-        conn.client = client if isinstance(client, str) and client else f"anon-{id(conn):x}"
-        conn.control = msg.get("role") == "control"
+        try:
+            client, role = hello_fields(msg)
+        except ValueError as exc:
+            conn.send({"op": "hello", "ok": False, "v": PROTOCOL_VERSION, "error": str(exc)})
+            return False
+        conn.client = client or f"anon-{id(conn):x}"
+        conn.control = role == "control"
         if not conn.control:  # `daemon status/stop` are not clients served
-            self.clients_seen.add(conn.client)
+            self._seen(conn.client)
         conn.send({"op": "hello", "ok": True, "v": PROTOCOL_VERSION, "pid": os.getpid(),
                    "model": self.model, "device": self.device})
         return True
+
+    def _seen(self, client: str) -> None:
+        if client in self.clients_seen:
+            self.clients_seen.move_to_end(client)
+            return
+        self.clients_served += 1
+        self.clients_seen[client] = None
+        while len(self.clients_seen) > MAX_CLIENTS_SEEN:
+            self.clients_seen.popitem(last=False)
 
     def _dispatch(self, conn: _Conn, msg: dict[str, Any]) -> None:
         rid, op = msg.get("id"), msg.get("op")
@@ -200,6 +222,7 @@ class DaemonServer:
             conn.send({"id": None, "ok": False, "error": "request id must be an int or a string"})
             return
         try:
+            check_request(msg)
             if op == "infill":
                 self._infill(conn, rid, msg)
                 return
@@ -216,7 +239,7 @@ class DaemonServer:
                 assert self._stop is not None
                 self._stop.set()
             elif op == "encode":
-                conn.send({"id": rid, "ok": True, "result": list(self.engine.tokenizer.encode(str(msg["text"])))})
+                conn.send({"id": rid, "ok": True, "result": list(self.engine.tokenizer.encode(msg["text"]))})
             elif op == "decode":
                 conn.send({"id": rid, "ok": True, "result": self.engine.tokenizer.decode(list(msg["ids"]))})
             else:
@@ -226,18 +249,25 @@ class DaemonServer:
 
     def _infill(self, conn: _Conn, rid: Any, msg: dict[str, Any]) -> None:
         job = job_from_map(msg.get("job"))
+        validate = getattr(self.engine, "validate", None)
+        if validate is not None:  # strategy and params: refused here, before a slot or a queue
+            validate(job)
         if rid in conn.pending:
-            raise ValueError(f"request id {rid!r} is already in use")
+            raise ValueError(f"request id {str(rid)[:40]!r} is already in use")
         assert self.sched is not None
         ticket = self.sched.submit(conn.client, job)
         conn.pending[rid] = ticket
 
         def reply(fut: asyncio.Future) -> None:
             conn.pending.pop(rid, None)
-            exc = fut.exception()
-            if exc is not None:
-                conn.send({"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
-            else:
-                conn.send({"id": rid, "ok": True, "result": result_to_map(fut.result())})
+            try:
+                exc = fut.exception()
+                if exc is not None:
+                    conn.send({"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+                else:
+                    conn.send({"id": rid, "ok": True, "result": result_to_map(fut.result())})
+            except Exception as exc:  # an answer that cannot be sent still answers, as an error
+                log.warning("reply to %r failed: %r", rid, exc)
+                conn.send({"id": rid, "ok": False, "error": f"{type(exc).__name__}: reply failed"})
 
         ticket.done.add_done_callback(reply)
