@@ -1,9 +1,11 @@
-"""`seed-lsp bench runtime|infill|lsp ...`: dispatch to the runtime, whole-infill and LSP benchmarks."""
+"""`seed-lsp bench runtime|infill|lsp|gpu ...`: dispatch to the runtime, whole-infill and LSP benchmarks
+and the checks to run on a lent GPU."""
 from __future__ import annotations
 
 import importlib
 
-BENCHES = {"runtime": "runtime.bench", "infill": "runtime.bench_infill", "lsp": "seed_lsp.bench_lsp"}
+BENCHES = {"runtime": "runtime.bench", "infill": "runtime.bench_infill", "lsp": "seed_lsp.bench_lsp",
+           "gpu": "runtime.bench_gpu"}
 
 
 def main(argv: list[str]) -> int:
