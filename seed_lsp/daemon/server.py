@@ -45,6 +45,13 @@ HELLO_TIMEOUT_S = 10.0
 MAX_CLIENTS_SEEN = 1024  # recent client ids remembered; clients_served counts ids not among them
 
 
+def window_info(engine) -> dict[str, int]:
+    """What a client needs to size its context cuts (runtime.infill.text_budget): the model's window,
+    the tokens its layout adds (BOS/EOS) and the engine's text cap."""
+    spec = engine.model.spec
+    return {"window": spec.window, "layout_tokens": len(spec.prompt_head) + len(spec.prompt_tail),
+            "max_context": engine.options.max_context}
+
 
 class _Conn:
     """One client connection: its writer, its client id, its requests still in progress."""
@@ -204,7 +211,7 @@ class DaemonServer:
         if not conn.control:  # `daemon status/stop` are not clients served
             self._seen(conn.client)
         conn.send({"op": "hello", "ok": True, "v": PROTOCOL_VERSION, "pid": os.getpid(),
-                   "model": self.model, "device": self.device})
+                   "model": self.model, "device": self.device, **window_info(self.engine)})
         return True
 
     def _seen(self, client: str) -> None:
