@@ -173,7 +173,9 @@ def test_dreamon_expand_token_opens_masks_within_budget(sizes, extra, seed, name
 
     runner = ExpandLoving(seed, 1.0)
     strat = make_strategy(name, **params[name])
-    for _ in range(2 * sum(budgets)):  # each expansion costs a step and adds a position to fill
+    # A step places at least one pick; an expansion adds a mask, a deletion removes one or more, and a
+    # gap expands at most `budget` times (DreamOn's expand_budget): at most n + 2 * budget steps.
+    for _ in range(sum(sizes) + 2 * sum(budgets)):
         if canvas.finished():
             break
         step([canvas], [strat], runner, MASK)
