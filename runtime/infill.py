@@ -71,7 +71,9 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     sizes = job.gap_tokens if isinstance(job.gap_tokens, list) else [job.gap_tokens] * n_gaps
     if len(sizes) != n_gaps:
         raise ValueError(f"gap_tokens has {len(sizes)} entries for {n_gaps} gaps")
-    budgets = [max(job.max_tokens, s or 0) for s in sizes]
+    # A family may fix a gap's start and most (DreamOn: 4 masks, at most 64: its generator's min/max_gen_len).
+    cap = spec.defaults.get("max_gap")
+    budgets = [min(max(job.max_tokens, s or 0), cap or 1 << 30) for s in sizes]
     # The canvas at full growth stays within the model's window: text gets what the gaps leave.
     room = spec.window - len(spec.prompt_head) - len(spec.prompt_tail) - sum(budgets)
     if room < 1:
@@ -79,7 +81,7 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
     total = min(context_budget(opts, spec), room)
     preamble = tokenizer.encode(job.preamble)[: total // PREAMBLE_SHARE] if job.preamble else []
     pieces = window.fit(pieces, total - len(preamble), tokenizer.newline_ids)
-    default = job.params.get("gap", DEFAULT_GAP[job.mode])
+    default = job.params.get("gap", spec.defaults.get("gap", DEFAULT_GAP[job.mode]))
     grow = int(job.params.get("grow", default))
     ids: list[int] = [*spec.prompt_head, *preamble]  # the family's layout (runtime/models/family.py)
     gaps = []

@@ -30,7 +30,8 @@ DREAMON = Family(
     canvas_bos=True,
     canvas_eos=True,
     trained_length=1024,
-    decoding=PARALLEL_GREEDY,
+    # Its eval starts a span at 4..64 masks (quickstart: 4) and lets it grow to max_gen_len 64.
+    decoding={**PARALLEL_GREEDY, "gap": 4, "max_gap": 64},
     detect=lambda config, tokens: "<|expand|>" in tokens or config.get("expand_token_id") is not None,
     source="DreamLM/DreamOn @ 8a0a549: eval/generator.py, eval/evaluate.py, run_dreamon.sh (docs/families.md)",
 )

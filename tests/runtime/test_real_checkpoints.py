@@ -206,3 +206,18 @@ def test_standins_take_their_family_layout(tmp_path, name, family, window, head,
         assert spec.expand_id is None and 151667 in spec.end_ids, "<|dlm_pad|> ends an answer"
     if name == "open-dcoder-standin":
         assert model.arch.tied_head and spec.bos_id == 151665, "a BOS is known but this layout starts without it"
+
+
+def test_dreamon_canvas_as_its_authors_build_it(tmp_path):
+    """BOS + prefix + 4 masks + suffix + EOS, a span that may grow to 64 (DreamOn's generator)."""
+    from runtime.infill import RunOptions, build_canvas
+    from runtime.jobs import CancelToken, InfillJob
+    from tests.real_checkpoints import build_standin
+
+    model = load_model(build_standin("dreamon-standin", tmp_path / "dreamon"))
+    tok = model.tokenizer
+    job = InfillJob(prefix="def f(x):\n    return ", suffix="\n\nprint(f(1))\n", mode="block", max_tokens=200)
+    canvas = build_canvas(job, model, tok, RunOptions(max_context=model.spec.window), CancelToken())
+    prefix, suffix = tok.encode("def f(x):\n    return "), tok.encode("\n\nprint(f(1))\n")
+    assert canvas.ids == [151665, *prefix, *[151666] * 4, *suffix, 151643]
+    assert canvas.gaps[0].budget == 64 and canvas.expand_id == 151667
