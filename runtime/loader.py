@@ -1,17 +1,21 @@
-"""Checkpoint loader: a local directory (config.json, safetensors, tokenizer.json) -> DiffusionLM.
+"""Checkpoint loader: a local directory, exactly as its authors publish it -> DiffusionLM.
 
 Never runs code from the directory and never unpickles: config is JSON, weights are safetensors
-(one file or shards with model.safetensors.index.json), the tokenizer is tokenizer.json. Every
-problem is a CheckpointError that names it: missing file, unknown model_type, missing or extra
-tensor, shape mismatch (both shapes), special token not in the vocabulary.
+(one file or shards with model.safetensors.index.json), the tokenizer is tokenizer.json or the
+files it was built from (runtime/tokenizer_files.py). The family (runtime/models/), the special ids
+(runtime/special_ids.py) and the precision (runtime/placement.py) are decided before any weight is
+read. Every problem is a CheckpointError that names it: missing file, unknown model_type, missing or
+extra tensor, shape mismatch (both shapes), special token not in the vocabulary, a damaged
+safetensors file, integer or non-finite weights, a tied head that differs, too little memory.
 """
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from runtime.checkpoint_spec import build_spec, token_names
@@ -77,6 +81,33 @@ def new_model(config: dict, tokenizer: Tokenizer | None = None, files: Files | N
     return model
 
 
+@contextmanager
+def open_safetensors(file: Path):
+    """safe_open, with a damaged file (truncated, a header past the file's end, offsets outside it)
+    reported as a CheckpointError naming it. safetensors checks the header against the file size
+    before any tensor is read, so nothing large is allocated for a broken file."""
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            yield f
+    except SafetensorError as exc:
+        raise CheckpointError(f"{file} is not a readable safetensors file ({exc}); re-download it") from exc
+
+
+def checked_tensor(f, name: str, file: Path) -> torch.Tensor:
+    """A weight that is floating point and finite: integer weights or NaN/inf values mean a broken
+    or foreign file, which would otherwise load and write garbage."""
+    try:
+        t = f.get_tensor(name)
+    except SafetensorError as exc:
+        raise CheckpointError(f"{file.name}: tensor {name} cannot be read ({exc})") from exc
+    if not t.is_floating_point():
+        raise CheckpointError(f"{file.name}: tensor {name} has dtype {str(t.dtype).replace('torch.', '')}, not a float type")
+    if not torch.isfinite(t).all():
+        bad = int((~torch.isfinite(t)).sum())
+        raise CheckpointError(f"{file.name}: tensor {name} holds {bad} NaN/inf value(s)")
+    return t
+
+
 def _tensor_files(root: Path) -> dict[str, Path]:
     """Checkpoint tensor name -> the safetensors file that holds it."""
     if (root / INDEX).is_file():
@@ -92,7 +123,7 @@ def _tensor_files(root: Path) -> dict[str, Path]:
         found = sorted(p.name for p in root.glob("*.bin")) + sorted(p.name for p in root.glob("*.pt*"))
         hint = f" (found {', '.join(found)}: pickled weights are never loaded; convert to safetensors)" if found else ""
         raise CheckpointError(f"no model.safetensors or {INDEX} in {root}{hint}")
-    with safe_open(str(single), framework="pt") as f:
+    with open_safetensors(single) as f:
         return {name: single for name in f.keys()}
 
 
@@ -111,13 +142,13 @@ def _read_tensors(files: dict[str, Path], wanted: dict[str, str], shapes: dict[s
     for theirs in theirs_to_ours:
         by_file.setdefault(files[theirs], []).append(theirs)
     for file, names in by_file.items():
-        with safe_open(str(file), framework="pt") as f:
+        with open_safetensors(file) as f:
             for theirs in names:
                 ours = theirs_to_ours[theirs]
                 got = tuple(f.get_slice(theirs).get_shape())
                 if got != tuple(shapes[ours]):
                     raise CheckpointError(f"shape mismatch for {theirs}: checkpoint {list(got)}, config expects {list(shapes[ours])}")
-                state[ours] = f.get_tensor(theirs)
+                state[ours] = checked_tensor(f, theirs, file)
     return state
 
 

@@ -104,3 +104,55 @@ def test_missing_shard(tiny_model_dir, tmp_path):
     (tmp_path / "sharded" / "model-00002-of-00002.safetensors").unlink()
     with pytest.raises(CheckpointError, match="shard model-00002-of-00002.safetensors"):
         load_model(tmp_path / "sharded")
+
+
+def _header(data: bytes) -> tuple[int, dict]:
+    import struct
+
+    n = struct.unpack("<Q", data[:8])[0]
+    return n, json.loads(data[8:8 + n])
+
+
+def _with_header(data: bytes, header: dict) -> bytes:
+    import struct
+
+    n, _ = _header(data)
+    body = json.dumps(header).encode()
+    body += b" " * (-len(body) % 8)
+    return struct.pack("<Q", len(body)) + body + data[8 + n:]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda data: data[: len(data) // 2], "not a readable safetensors file"),  # truncated download
+    (lambda data: (1 << 50).to_bytes(8, "little") + data[8:], "header too large"),  # a header length past the file
+])
+def test_damaged_safetensors_named_before_reading(model_dir, damage, message):
+    f = model_dir / "model.safetensors"
+    f.write_bytes(damage(f.read_bytes()))
+    with pytest.raises(CheckpointError, match=message):
+        load_model(model_dir)
+
+
+def test_offsets_past_the_file_named(model_dir):
+    f = model_dir / "model.safetensors"
+    data = f.read_bytes()
+    _, header = _header(data)
+    name = next(k for k in header if k != "__metadata__")
+    header[name]["data_offsets"] = [0, 1 << 40]  # a terabyte declared: refused, never allocated
+    f.write_bytes(_with_header(data, header))
+    with pytest.raises(CheckpointError, match="model.safetensors is not a readable safetensors file"):
+        load_model(model_dir)
+
+
+def test_integer_and_nan_weights_named(model_dir):
+    _edit_tensors(model_dir, lambda s: s.update({"model.norm.weight": s["model.norm.weight"].to(torch.int32)}))
+    with pytest.raises(CheckpointError, match="tensor model.norm.weight has dtype int32, not a float type"):
+        load_model(model_dir)
+
+    def poison(s):
+        w = s["model.norm.weight"].float()
+        w[3] = float("nan")
+        s["model.norm.weight"] = w
+    _edit_tensors(model_dir, poison)
+    with pytest.raises(CheckpointError, match=r"tensor model.norm.weight holds 1 NaN/inf value\(s\)"):
+        load_model(model_dir)
