@@ -19,7 +19,10 @@ from typing import Callable
 
 from runtime.spec import ArchConfig
 
-MASK_TOKEN_NAMES = ("<|mask|>", "<mask>", "[MASK]", "<|mdm_mask|>")
+# Mask tokens by name, the last resort of runtime/special_ids.py: Dream's and CoDA's <|mask|>, LLaDA's
+# <|mdm_mask|>, and what Open-dLLM adds to a tokenizer without one (<M> in tasks/train_torch.py,
+# [MASK] in sample.py).
+MASK_TOKEN_NAMES = ("<|mask|>", "<|mdm_mask|>", "<M>", "[MASK]", "<mask>")
 PAD_TOKEN_NAMES = ("<|dlm_pad|>", "<|pad|>", "<pad>", "[PAD]")
 EOT_TOKEN_NAMES = ("<|eot_id|>", "<|im_end|>")
 EXPAND_TOKEN_NAMES = ("<|expand|>",)  # DreamOn's added token; config "expand_token_id" wins
