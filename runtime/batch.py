@@ -62,7 +62,7 @@ class BatchRun:
                              self.model.spec.defaults)  # "auto": the model's own choice
         first = self.added == 0 and self.opts.cached
         draft = self._draft(job, strat, carried) if first and self.opts.draft else None
-        canvas = build_canvas(job, self.model, self.tokenizer, self.opts, cancel, min_gap=len(draft or ()))
+        canvas = build_canvas(job, self.model, self.tokenizer, self.opts, cancel)  # a cold job's layout, draft or not
         info = {"t0": t0, "t1": time.perf_counter(), "first": None, "reused": 0.0, "drafted": 0.0, "kept": 0.0}
         self._compact()
         slot, self.added = self.added, self.added + 1

@@ -1,16 +1,22 @@
 """Warm start from the previous fill: after a small edit, a document's last completion is often still
-(most of) the answer. It goes into the new gap as a draft that the model checks, instead of the gap
-being denoised from all masks again.
+(most of) the answer. It tells the loop which states its own decoding will pass through, so that
+several of its steps run as one forward, and the answer stays the one a cold job would write.
 
 Aiming the old fill at the new job (text level; single-gap jobs of the same mode, and the suffix's
 first line unchanged):
   same     the cursor's line before the cursor is unchanged (the edit was elsewhere): the old fill;
   typed    the user typed t there and the old fill starts with t: the rest of the old fill;
   deleted  the user deleted d (at most MAX_DELETED characters) before the cursor: d + the old fill.
-Checking (greedy decoding only): two forwards of the gap rows, each with every other draft position
-masked. A draft token stays where it is the model's argmax with its neighbours in place
-(leave-half-out), under the same rules as any commit; the rest become masks again and ordinary
-denoising fills them. A draft the model agrees with costs two forwards instead of one per step.
+Checking (greedy decoding only) replays the loop: a cold left-to-right decode of a draft d passes
+through the states S_k = d[:k] followed by masks. After one ordinary step (S_0, which also recomputes
+what a reused cache left stale), one forward computes the gap rows of S_k, S_k+1, ... side by side
+(Runner.variant_rows), and the loop's own step (infill.step: strategy, rules, commits) runs on each
+state's rows in turn while the canvas stays on the draft's path. Where the model would write
+something else the replay stops, with the canvas exactly where the cold decode would be, and
+ordinary denoising goes on from there. So a draft changes how many forwards a fill costs, never
+which fill it is. (A strategy that does not fill from the left leaves the path after one step: no
+gain, no harm.) An older check kept tokens the model agreed with when its neighbours were in place;
+that answered differently from a cold job about half the time after an edit (README).
 """
 from __future__ import annotations
 
@@ -18,10 +24,11 @@ from dataclasses import dataclass
 
 import torch
 
-from runtime.canvas import Canvas
+from runtime.infill import step
 from runtime.jobs import InfillJob
 
 MAX_DELETED = 8
+MAX_STATES = 16  # draft states replayed per forward
 
 
 @dataclass
@@ -67,51 +74,65 @@ def draft_ids(text: str, indent: str, end_token: int | None, stop_ids, tokenizer
     return ids + [end_token]
 
 
-def place(canvas: Canvas, draft: list[int]) -> list[int]:
-    """Write the draft at the start of the canvas's first gap (uncommitted); return its positions.
-    Slots right of a draft end token become padding, as a commit would make them."""
+class _Recorded:
+    """Stands in for the runner in one infill.step: the state's rows were computed beforehand."""
+
+    def __init__(self, model, fused: bool, out) -> None:
+        self.model, self.fused, self.out = model, fused, out
+
+    def fused_head(self, strategies) -> bool:
+        return self.fused
+
+    def rows(self, canvases, positions, normed: bool = True):
+        return [self.out]
+
+    def logits(self, canvases, positions):
+        return [self.out]
+
+
+def _on_path(canvas, draft: list[int]) -> int | None:
+    """k when the canvas's first gap is the draft state S_k (draft[:k], then masks only), else None."""
     gap = canvas.gaps[0]
-    positions = list(range(gap.start, gap.start + min(len(draft), gap.length)))
-    for p, tok in zip(positions, draft):
-        canvas.ids[p] = tok
-    if positions and draft[len(positions) - 1] in canvas.end_ids:
-        for q in range(positions[-1] + 1, gap.end):
-            canvas.ids[q] = canvas.pad_id
-    return positions
+    ids = canvas.ids[gap.start: gap.end]
+    k = 0
+    while k < min(len(ids), len(draft)) and ids[k] == draft[k]:
+        k += 1
+    return k if all(t == canvas.mask_id for t in ids[k:]) else None
 
 
 @torch.no_grad()
-def check(canvas: Canvas, positions: list[int], runner, ban) -> int:
-    """Keep the draft tokens the model agrees with (leave-half-out), commit them, and turn the rest
-    (and any padding a rejected end token made) back into masks. Returns the tokens kept.
-
-    ban(logits, canvas, positions) applies the loop's rules to the logits of masked positions."""
-    draft = {p: canvas.ids[p] for p in positions}
+def check(canvas, draft: list[int], runner, strategy, mask_id: int) -> int:
+    """Decode the canvas's first steps as a cold job would, replaying the draft's states several per
+    forward (module docstring). Returns how many draft tokens the fill took as they were."""
+    start, layout = canvas.steps, canvas.layout_version
+    step([canvas], [strategy], runner, mask_id)  # S_0: an ordinary step
+    forwards = 1
+    while True:
+        k, gap = _on_path(canvas, draft), canvas.gaps[0]
+        # A gap that grew moved later positions: the next ordinary step re-aligns the cache first.
+        stop = canvas.stop_reason or canvas.cancel.stopped() or canvas.finished() or canvas.layout_version != layout
+        last = min(len(draft), gap.length, k + MAX_STATES) if k is not None else 0
+        if stop or k is None or k >= last:
+            break
+        states = []
+        for j in range(k, last):
+            ids = list(canvas.ids)
+            ids[gap.start: gap.start + j] = draft[:j]
+            states.append(ids)
+        fused = runner.fused_head([strategy])
+        pos = [[p for p in range(gap.start + j, gap.end)] for j in range(k, last)]
+        out = runner.variant_rows(canvas, states, pos, normed=not fused)
+        if not fused:  # one LM head call for every state: most of them are visited
+            out = runner.model.head_logits(torch.cat(out)).split([len(p) for p in pos])  # (M_v, V) each
+        forwards += 1
+        for ids, rows in zip(states, out):
+            if canvas.ids == ids and not (canvas.stop_reason or canvas.cancel.stopped()):
+                step([canvas], [strategy], _Recorded(runner.model, fused, rows), mask_id)
+                runner.since_refresh += 1  # a step of the cold decode: the refresh schedule counts it
+    canvas.steps = canvas.cancel.steps = start + forwards  # what it cost, not the steps it replayed
     gap = canvas.gaps[0]
-    tail = [q for q in range(positions[-1] + 1, gap.end)] if positions else []
-    agreed: dict[int, float] = {}
-    for parity in (0, 1):
-        hide = positions[parity::2]
-        if not hide or canvas.cancel.stopped():
-            continue
-        for p in hide:
-            canvas.ids[p] = canvas.mask_id
-        logits = ban(runner.logits([canvas], [hide])[0], canvas, hide)  # (M, V)
-        probs = torch.softmax(logits.float(), dim=-1)  # (M, V)
-        best = probs.argmax(dim=-1).tolist()  # (M,)
-        for i, p in enumerate(hide):
-            if best[i] == draft[p]:
-                agreed[p] = float(probs[i, best[i]])
-            canvas.ids[p] = draft[p]
-        canvas.steps += 1
-        canvas.cancel.steps = canvas.steps
-    for q in positions + tail:
-        canvas.ids[q] = canvas.mask_id
+    fill = canvas.ids[gap.start: gap.end]
     kept = 0
-    for p in positions:  # left to right: an end token is committed after the content it closes
-        tok = draft[p]
-        if p not in agreed or (tok in canvas.end_ids and not canvas.end_allowed([p])[0]):
-            continue
-        canvas.commit(p, tok, agreed[p])
+    while kept < min(len(fill), len(draft)) and fill[kept] == draft[kept]:
         kept += 1
     return kept

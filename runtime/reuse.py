@@ -5,8 +5,11 @@ keys/values are copied over: the prefix at the same positions, the suffix shifte
 length, its keys re-rotated by that shift (rotary embeddings are rotations, so rotating a cached key
 by delta positions equals computing it at its new position). Everything else (the edit, the gap,
 and a window of `window` tokens on each side of them) is recomputed by the first gap-only step.
-In a bidirectional model the copied keys/values are slightly stale; the refresh schedule of the
-runner bounds that, exactly as for the dual cache within one job.
+In a bidirectional model the copied keys/values are slightly stale: they saw the text as it was
+when a full forward computed them. Copied again at every keystroke, they would date from the first
+job of a typing session (each job's refresh schedule starts over, and a line fill is far shorter
+than it). So Carried counts the jobs its oldest keys/values have survived (`age`), and a job that
+would take them past `max_age` starts with a full forward instead, which resets the count.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ class Carried:
     ids: list[int]
     cache: KVCache
     last: object = None  # runtime.draft.LastFill | None
+    age: int = 0  # jobs the oldest K/V have survived since a full forward (0: this job computed them)
 
 
 def common_ends(old: list[int], new: list[int]) -> tuple[int, int]:
@@ -39,9 +43,13 @@ def common_ends(old: list[int], new: list[int]) -> tuple[int, int]:
     return cp, cs
 
 
-def transplant(carried: Carried, new_ids: list[int], model, window: int, min_reuse: float = 0.5):
+def transplant(carried: Carried, new_ids: list[int], model, window: int, min_reuse: float = 0.5,
+               max_age: int | None = None):
     """A KVCache for new_ids seeded from `carried`, and the sorted positions that must be recomputed;
-    None when too little is shared to be worth it (< min_reuse of the new canvas)."""
+    None when too little is shared to be worth it (< min_reuse of the new canvas) or when the copied
+    K/V would be older than max_age jobs (carried.age + 1 > max_age; None: no bound)."""
+    if max_age is not None and carried.age + 1 > max_age:
+        return None
     old_ids = carried.ids
     cp, cs = common_ends(old_ids, new_ids)
     cp, cs = max(cp - window, 0), max(cs - window, 0)

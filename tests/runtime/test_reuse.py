@@ -80,3 +80,53 @@ def test_a_growing_gap_realigns_the_cache_instead_of_a_full_forward(tiny_model_d
     # equal a fresh forward's at every position (moved suffix re-rotated, new masks computed).
     assert torch.allclose(runner.cache.k[0], fresh.k[0], atol=1e-5)
     assert torch.allclose(runner.cache.v[0], fresh.v[0], atol=1e-5)
+
+
+def test_carried_caches_age_and_a_full_forward_renews_them_deep_layers_included(tiny_model_dir):
+    """A typing session: every job after the first starts from the last one's cache, whose far
+    context is copied, not recomputed; past reuse_max_age jobs a full forward renews it. After that
+    refresh the deepest layer's K/V equal a cold job's; before it they had drifted (the control)."""
+    from runtime.batch import run_carrying
+    from runtime.infill import RunOptions
+    from runtime.jobs import CancelToken
+
+    m = load_model(tiny_model_dir)
+    body = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(12))
+
+    def job(k: int) -> InfillJob:  # the k-th text of the session: one more constant changed below
+        text = body
+        for i in range(k):
+            text = text.replace(f"x + {i}\n", f"x + {i + 20}\n")
+        return InfillJob(prefix=body + "y = f1(", suffix=")\nz = 2\n" + text, max_tokens=4, strategy="one")
+
+    def run(k: int, opts, carried=None):
+        results, carry = run_carrying(m, m.tokenizer, [job(k)], [CancelToken()], opts, carried)
+        return results[0], carry
+
+    def drift(a, b) -> float:  # relative difference of the deepest layer's keys and values
+        return max(float((x[-1] - y[-1]).norm() / y[-1].norm()) for x, y in ((a.k, b.k), (a.v, b.v)))
+
+    opts = RunOptions(reuse_max_age=2, draft=False)
+    _, carry = run(0, opts)
+    assert carry.age == 0
+    drifts = []
+    for k in (1, 2, 3):
+        result, carry = run(k, opts, carry)
+        _, cold = run(k, opts)
+        assert carry.ids == cold.ids
+        drifts.append(drift(carry.cache, cold.cache))
+        assert (result.timings["reused"], carry.age) == ((1.0, k) if k <= 2 else (0.0, 0)), f"job {k}"
+    assert drifts[1] > 1e-3, "two copies old, the deep layers have drifted from a cold forward"
+    assert drifts[2] < 1e-5, "the enforced full forward equals a cold one in the deepest layer"
+
+
+def test_transplant_refuses_a_cache_older_than_max_age(tiny_model_dir):
+    m = load_model(tiny_model_dir)
+    ids = list(range(3, 43))
+    cache = m.new_cache()
+    with torch.no_grad():
+        m.hidden(torch.tensor([ids]), cache=cache)
+    new = ids[:20] + [50] + ids[21:]
+    assert transplant(Carried(ids, cache, age=1), new, m, window=0, max_age=2) is not None
+    assert transplant(Carried(ids, cache, age=2), new, m, window=0, max_age=2) is None
+    assert transplant(Carried(ids, cache, age=99), new, m, window=0) is not None, "None: no bound"
