@@ -1,11 +1,11 @@
-"""`seed-lsp bench runtime|infill|lsp|gpu ...`: dispatch to the runtime, whole-infill and LSP benchmarks
-and the checks to run on a lent GPU."""
+"""`seed-lsp bench runtime|infill|lsp|soak|gpu ...`: dispatch to the runtime, whole-infill and LSP benchmarks,
+the soak (two servers on one daemon for minutes) and the checks to run on a lent GPU."""
 from __future__ import annotations
 
 import importlib
 
 BENCHES = {"runtime": "runtime.bench", "infill": "runtime.bench_infill", "lsp": "seed_lsp.bench_lsp",
-           "gpu": "runtime.bench_gpu"}
+           "soak": "seed_lsp.bench_soak", "gpu": "runtime.bench_gpu"}
 
 
 def main(argv: list[str]) -> int:

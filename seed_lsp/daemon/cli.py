@@ -1,6 +1,7 @@
 """`seed-lsp daemon`: run the workstation daemon in the foreground, or query / stop a running one.
 
     seed-lsp daemon [--socket PATH] [--model DIR] [--device D] [--max-inflight N] [--idle-exit S]
+                    [--log-file FILE]
     seed-lsp daemon status [--socket PATH]     prints JSON; exit 1 when no daemon answers
     seed-lsp daemon stop [--socket PATH]       exit 1 when no daemon answers
 
@@ -8,6 +9,8 @@ Start-up order: make the socket directory private (0700, ours), take the single-
 (<socket>.pid, flock held for the daemon's life, so a second daemon on the same path exits at once),
 remove a stale socket (one nobody listens on), load the engine, then bind; clients therefore find a
 socket only once the model is ready. SIGTERM/SIGINT stop it cleanly (socket removed).
+With --log-file (what a daemon started on demand gets: <socket>.log) the log is bounded by rotation
+(seed_lsp.daemon.logfile); without it, the log goes to stderr.
 """
 from __future__ import annotations
 
@@ -35,9 +38,10 @@ from seed_lsp.daemon.paths import (
 log = logging.getLogger("seed_lsp.daemon")
 
 
-def open_private_file(path: Path) -> int:
-    """Open (create 0600) a lock/pid file beside the socket, refusing one owned by someone else."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+def open_private_file(path: Path, append: bool = False) -> int:
+    """Open (create 0600) a lock/pid/log file beside the socket, refusing one owned by someone else."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_APPEND if append else 0)
+    fd = os.open(path, flags, 0o600)
     st = os.fstat(fd)
     if st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode):
         os.close(fd)
@@ -47,10 +51,13 @@ def open_private_file(path: Path) -> int:
 
 
 def socket_answers(path: Path) -> bool:
+    """Whether a daemon listens on `path` (a full backlog, EAGAIN, is a daemon too busy to accept)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(1.0)
         try:
             s.connect(str(path))
+            return True
+        except BlockingIOError:
             return True
         except OSError:
             return False
@@ -68,7 +75,7 @@ def remove_stale_socket(path: Path) -> None:
 
 
 def run_daemon(socket_path: str | None, model: str | None, device: str, max_inflight: int | None,
-               idle_exit_s: float = 0.0) -> int:
+               idle_exit_s: float = 0.0, log_handler=None) -> int:
     sock = resolve_socket_path(socket_path)
     ensure_private_dir(sock.parent, fix_modes=socket_path is None)
     lock_fd = open_private_file(sibling(sock, "pid"))
@@ -96,7 +103,12 @@ def run_daemon(socket_path: str | None, model: str | None, device: str, max_infl
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, server.stop)
-        await server.run(ready=lambda: print(f"seed-lsp daemon: listening on {sock}", flush=True))
+        rotate = asyncio.create_task(_check_log(log_handler)) if log_handler is not None else None
+        try:
+            await server.run(ready=lambda: print(f"seed-lsp daemon: listening on {sock}", flush=True))
+        finally:
+            if rotate is not None:
+                rotate.cancel()
 
     try:
         asyncio.run(serve())
@@ -104,6 +116,13 @@ def run_daemon(socket_path: str | None, model: str | None, device: str, max_infl
         engine.close()
         os.close(lock_fd)
     return 0
+
+
+async def _check_log(handler, every_s: float = 30.0) -> None:
+    """Rotate the log file when output that bypassed logging pushed it over its size."""
+    while True:
+        await asyncio.sleep(every_s)
+        handler.check()
 
 
 def _request(socket_path: str | None, op: str, timeout: float = 10.0) -> dict | None:
@@ -135,12 +154,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop after S seconds without any client connected (default 0: never; "
                              "daemons started on demand by editors get 600)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-file", default=None, metavar="FILE",
+                        help="log here (and send stdout/stderr here), rotated at 4 MiB with one backup "
+                             "(default: stderr, unbounded)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    handler = None
+    if args.log_file and args.action == "run":
+        from seed_lsp.daemon.logfile import log_to_file
+
+        handler = log_to_file(args.log_file, args.log_level)
+    else:
+        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         if args.action == "run":
-            return run_daemon(args.socket, args.model, args.device, args.max_inflight, args.idle_exit)
+            return run_daemon(args.socket, args.model, args.device, args.max_inflight, args.idle_exit, handler)
         sock = resolve_socket_path(args.socket)
         if args.action == "status":
             stats = _request(args.socket, "stats")

@@ -5,176 +5,80 @@
     h = engine.submit(InfillJob(...)); h.future / h.result(timeout) / h.cancel()
     engine.stats(); engine.tokenizer.encode(text); engine.close()
 
-Never hangs on a dead daemon: when the connection drops, every pending infill future resolves to an
-empty InfillResult with stop_reason "error" (other calls raise DaemonUnavailable), and the next
-submit reconnects, starting the daemon again when `start` is true. Starting is serialised by an
-flock on <socket>.start.lock so that several editors starting at once spawn exactly one daemon.
-The client refuses a socket or directory owned by another user (it would send them our code).
+Never hangs on a dead daemon, and never blocks its caller (an editor's event loop) on a restart:
+when the connection drops, every pending infill future resolves to an empty InfillResult with
+stop_reason "error". The next submit starts one reconnect on a background thread (starting the
+daemon again when `start` is true) and returns at once; jobs submitted meanwhile wait for it (at
+most MAX_WAITING of them; cancel() drops a waiting one) and are sent when it succeeds, or resolve
+to "error" when it fails. After a failed reconnect the next one is tried no sooner than a backoff
+(RETRY_MIN_S doubling to RETRY_MAX_S); until then submits resolve to "error" at once. Other calls
+(stats, encode, decode) raise DaemonUnavailable at once while the connection is down; what the
+hello said (window, model) stays known. Only the first connection is made synchronously.
+A send to a daemon that stopped reading (frozen) fails after a few seconds and counts as a lost
+connection (seed_lsp.daemon.connection). Starting is serialised by an flock on <socket>.start.lock so that several editors
+starting at once spawn exactly one daemon. The client refuses a socket or directory owned by
+another user (it would send them our code).
 """
 from __future__ import annotations
 
 import concurrent.futures
-import itertools
 import logging
 import os
-import socket
 import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from runtime.jobs import InfillJob, InfillResult
-from seed_lsp.daemon.paths import (
-    UnsafePathError,
-    check_owned,
-    check_private_dir,
-    default_socket_path,
-    resolve_socket_path,
-)
-from seed_lsp.daemon.protocol import (
-    PROTOCOL_VERSION,
-    ProtocolError,
-    encode_frame,
-    job_to_map,
-    read_frame,
-    result_from_map,
-)
-
+from seed_lsp.daemon.connection import Conn
+from seed_lsp.daemon.paths import UnsafePathError, default_socket_path, resolve_socket_path
+from seed_lsp.daemon.protocol import ProtocolError, job_to_map
 from seed_lsp.daemon.spawn import DaemonUnavailable, start_daemon
 
 log = logging.getLogger("seed_lsp.daemon.client")
-
-
-class _Conn:
-    """One live connection: a socket, a reader thread, and the requests awaiting answers."""
-
-    def __init__(self, sock: socket.socket, hello: dict[str, Any]) -> None:
-        self.sock = sock
-        self.hello = hello
-        self.alive = True
-        self.pending: dict[int, tuple[concurrent.futures.Future, int | None]] = {}  # id -> (fut, gaps)
-        self.lock = threading.Lock()
-        self.ids = itertools.count(1)
-        self.reader = threading.Thread(target=self._read_loop, name="seed-lsp-daemon-reader", daemon=True)
-        self.reader.start()
-
-    @classmethod
-    def open(cls, path: Path, client_id: str, role: str = "editor", timeout: float = 10.0) -> "_Conn":
-        check_private_dir(path.parent)
-        check_owned(path, "socket")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(str(path))
-            sock.sendall(encode_frame({"op": "hello", "v": PROTOCOL_VERSION, "client": client_id,
-                                      "role": role}))
-            hello = read_frame(sock)
-            if not hello or not hello.get("ok"):
-                raise DaemonUnavailable(f"daemon refused the hello: {hello!r}")
-            sock.settimeout(None)
-        except BaseException:
-            sock.close()
-            raise
-        return cls(sock, hello)
-
-    def request(self, msg: dict[str, Any], n_gaps: int | None) -> tuple[int, concurrent.futures.Future]:
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        with self.lock:
-            if not self.alive:
-                raise DaemonUnavailable("connection closed")
-            rid = next(self.ids)
-            frame = encode_frame({**msg, "id": rid})  # too large: ProtocolError, nothing sent
-            self.pending[rid] = (fut, n_gaps)
-            try:
-                self.sock.sendall(frame)
-            except OSError:
-                self.pending.pop(rid, None)
-                orphans = self._die_locked()
-            else:
-                return rid, fut
-        _settle_all(orphans)
-        raise DaemonUnavailable("connection lost while sending")
-
-    def send(self, msg: dict[str, Any]) -> None:
-        """Fire and forget (cancel): a lost connection resolves the target anyway."""
-        try:
-            self.request(msg, None)
-        except DaemonUnavailable:
-            pass
-
-    def close(self) -> None:
-        with self.lock:
-            orphans = self._die_locked()
-        _settle_all(orphans)
-
-    def _read_loop(self) -> None:
-        try:
-            while True:
-                msg = read_frame(self.sock)
-                if msg is None:
-                    break
-                with self.lock:
-                    entry = self.pending.pop(msg.get("id"), None)  # type: ignore[arg-type]
-                if entry is not None:
-                    _settle(entry, msg)
-        except (OSError, ProtocolError) as exc:
-            log.debug("daemon connection lost: %s", exc)
-        with self.lock:
-            orphans = self._die_locked()
-        _settle_all(orphans)
-
-    def _die_locked(self) -> list[tuple[concurrent.futures.Future, int | None]]:
-        """Mark dead and detach the pending requests; callers settle them outside the lock
-        (a future's callback may submit again, which takes the lock)."""
-        if self.alive:
-            self.alive = False
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            self.sock.close()
-        pending, self.pending = self.pending, {}
-        return list(pending.values())
-
-
-def _settle_all(entries: list[tuple[concurrent.futures.Future, int | None]]) -> None:
-    for entry in entries:
-        _settle(entry, None)
-
-
-def _settle(entry: tuple[concurrent.futures.Future, int | None], msg: dict[str, Any] | None) -> None:
-    """Resolve a pending future from a response, or from a lost connection (msg None)."""
-    fut, n_gaps = entry
-    if fut.done():
-        return
-    try:
-        if n_gaps is not None:  # infill: always a result, never an exception
-            ok = msg is not None and msg.get("ok") and isinstance(msg.get("result"), dict)
-            fut.set_result(result_from_map(msg["result"]) if ok else InfillResult.empty(n_gaps, "error"))
-        elif msg is None:
-            fut.set_exception(DaemonUnavailable("daemon connection lost"))
-        elif msg.get("ok"):
-            fut.set_result(msg.get("result"))
-        else:
-            fut.set_exception(RuntimeError(str(msg.get("error"))))
-    except concurrent.futures.InvalidStateError:
-        pass  # the caller cancelled the future itself
+RETRY_MIN_S, RETRY_MAX_S = 1.0, 30.0
+MAX_WAITING = 64  # jobs held while a reconnect runs
 
 
 class RemoteHandle:
     """What submit returns: .future (Future[InfillResult]), .result(timeout), .cancel()."""
 
-    def __init__(self, conn: _Conn | None, rid: int, future: concurrent.futures.Future) -> None:
-        self._conn, self._rid, self.future = conn, rid, future
+    def __init__(self, engine: "RemoteEngine | None", msg: dict[str, Any], n_gaps: int) -> None:
+        self._engine, self._msg, self.n_gaps = engine, msg, n_gaps
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+        self._conn: Conn | None = None  # set once sent
+        self._rid = 0
+        self._cancel = False
 
     def result(self, timeout: float | None = None) -> InfillResult:
         return self.future.result(timeout)
 
     def cancel(self) -> None:
-        if self._conn is not None and not self.future.done():
+        self._cancel = True  # read by a reconnect that sends this job right now
+        if self.future.done():
+            return
+        if self._conn is not None:
             self._conn.send({"op": "cancel", "target": self._rid})
+        elif self._engine is not None:
+            self._engine._unqueue(self)
+
+    def _fail(self, reason: str = "error") -> None:
+        try:
+            self.future.set_result(InfillResult.empty(self.n_gaps, reason))
+        except concurrent.futures.InvalidStateError:
+            pass  # already answered
+
+    def _send(self, conn: Conn) -> None:
+        try:
+            rid, _ = conn.request(self._msg, self.n_gaps, self.future)
+        except (DaemonUnavailable, ProtocolError, OSError) as exc:  # too large, or lost while sending
+            log.warning("daemon request failed: %s", exc)
+            self._fail()
+            return
+        self._conn, self._rid = conn, rid
+        if self._cancel:
+            conn.send({"op": "cancel", "target": rid})
 
 
 class _RemoteTokenizer:
@@ -199,10 +103,15 @@ class RemoteEngine:
         self.start_timeout = start_timeout
         self.role = role  # "editor", or "control" for status/stop (not counted as a client served)
         self.tokenizer = _RemoteTokenizer(self)
-        self._conn: _Conn | None = None
-        self._lock = threading.Lock()
+        self._conn: Conn | None = None
+        self._last_hello: dict[str, Any] = {}  # of the latest connection, kept while reconnecting
+        self._lock = threading.RLock()
         self._closed = False
         self._spawned: subprocess.Popen | None = None
+        self._waiting: list[RemoteHandle] = []  # submitted while a reconnect runs
+        self._reconnecting = False
+        self._retry_at = 0.0
+        self._backoff = RETRY_MIN_S
 
     @property
     def hello(self) -> dict[str, Any]:
@@ -210,38 +119,47 @@ class RemoteEngine:
         conn = self._conn
         return dict(conn.hello) if conn is not None else {}
 
+    def _hello_info(self) -> dict[str, Any]:
+        """The latest hello, connecting only if there never was one (never blocks on a reconnect)."""
+        return self._last_hello or self.connect().hello
+
     @property
     def window(self) -> int:
         """The daemon's model window (from its hello)."""
-        return int(self.connect().hello.get("window", 0))
+        return int(self._hello_info().get("window", 0))
 
     def context_tokens(self, max_tokens: int) -> int:
         """Tokens of text a one-gap job keeps on the daemon's model (runtime.infill.text_budget)."""
         from runtime.infill import text_budget
 
-        h = self.connect().hello
+        h = self._hello_info()
         if "window" not in h:  # an older daemon: the runtime trims whatever is sent
             return 2048
         return text_budget(int(h["window"]), int(h.get("layout_tokens", 0)), int(h["max_context"]), max_tokens)
 
-    def connect(self) -> _Conn:
-        """The live connection, opening one (and starting the daemon if allowed) when needed."""
+    def connect(self) -> Conn:
+        """The live connection, opening one (and starting the daemon if allowed) when needed.
+        Blocks for as long as that takes: for the first connection, and for callers that want to wait."""
         with self._lock:
             if self._closed:
                 raise DaemonUnavailable("engine closed")
             if self._conn is not None and self._conn.alive:
                 return self._conn
-            if self._spawned is not None:
-                self._spawned.poll()  # reap a daemon child that died
-            try:
-                self._conn = _Conn.open(self.socket_path, self.client_id, self.role)
-            except (OSError, ProtocolError, DaemonUnavailable) as exc:
-                if not self.start:
-                    raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc!r}") from None
-                self._conn = self._start_and_open()
+            self._conn = self._open()
+            self._last_hello = dict(self._conn.hello)
             return self._conn
 
-    def _start_and_open(self) -> _Conn:
+    def _open(self) -> Conn:
+        if self._spawned is not None:
+            self._spawned.poll()  # reap a daemon child that died
+        try:
+            return Conn.open(self.socket_path, self.client_id, self.role)
+        except (OSError, ProtocolError, DaemonUnavailable) as exc:
+            if not self.start:
+                raise DaemonUnavailable(f"no daemon on {self.socket_path}: {exc!r}") from None
+            return self._start_and_open()
+
+    def _start_and_open(self) -> Conn:
         # Retried: a daemon that was just killed can still accept (then reset) a connection
         # for a moment, and another editor may be starting one right now.
         deadline = time.monotonic() + self.start_timeout
@@ -250,23 +168,83 @@ class RemoteEngine:
                                    max(1.0, deadline - time.monotonic()), fix_modes=self.default_path)
             self._spawned = spawned or self._spawned
             try:
-                return _Conn.open(self.socket_path, self.client_id, self.role)
+                return Conn.open(self.socket_path, self.client_id, self.role)
             except (OSError, ProtocolError, DaemonUnavailable) as exc:
                 if time.monotonic() > deadline:
                     raise DaemonUnavailable(f"daemon on {self.socket_path} unreachable: {exc!r}") from None
                 time.sleep(0.1)
 
-    def submit(self, job: InfillJob) -> RemoteHandle:
-        n_gaps = len(job.texts) - 1
+    def _live(self) -> Conn | None:
+        """The live connection; None when it was lost (a reconnect is then started, unless one runs
+        or the backoff after a failed one is not over). The first connection is made here, blocking."""
+        with self._lock:
+            if self._closed:
+                raise DaemonUnavailable("engine closed")
+            conn = self._conn
+            if conn is not None and conn.alive:
+                return conn
+            if conn is None and not self._last_hello:
+                return self.connect()
+            self._reconnect_soon()
+            return None
+
+    def _reconnect_soon(self) -> bool:
+        """Start a background reconnect (lock held); False while the backoff runs."""
+        if self._reconnecting:
+            return True
+        if time.monotonic() < self._retry_at:
+            return False
+        self._reconnecting = True
+        threading.Thread(target=self._reconnect, name="seed-lsp-daemon-reconnect", daemon=True).start()
+        return True
+
+    def _reconnect(self) -> None:
+        conn, error = None, None
         try:
-            conn = self.connect()
-            rid, fut = conn.request({"op": "infill", "job": job_to_map(job)}, n_gaps)
-            return RemoteHandle(conn, rid, fut)
+            conn = self._open()
+        except (DaemonUnavailable, UnsafePathError, OSError, ProtocolError) as exc:
+            error = exc
+        with self._lock:
+            self._reconnecting = False
+            waiting, self._waiting = self._waiting, []
+            if conn is not None and (self._closed or (self._conn is not None and self._conn.alive)):
+                conn.close()  # closed meanwhile, or connect() got there first
+                conn = None if self._closed else self._conn
+            elif conn is not None:
+                self._conn, self._last_hello = conn, dict(conn.hello)
+                self._backoff, self._retry_at = RETRY_MIN_S, 0.0
+                log.info("reconnected to the daemon on %s (pid %s)", self.socket_path, conn.hello.get("pid"))
+            else:
+                self._retry_at = time.monotonic() + self._backoff
+                self._backoff = min(RETRY_MAX_S, self._backoff * 2)
+        if conn is None:
+            log.warning("daemon on %s unavailable: %s; next try in %.0fs at the earliest", self.socket_path,
+                        error or "engine closed", self._backoff / 2)
+        for handle in waiting:
+            handle._send(conn) if conn is not None else handle._fail()
+
+    def _unqueue(self, handle: RemoteHandle) -> None:
+        with self._lock:
+            if handle not in self._waiting:
+                return  # being sent now: its _cancel flag is read after sending
+            self._waiting.remove(handle)
+        handle._fail("cancelled")
+
+    def submit(self, job: InfillJob) -> RemoteHandle:
+        handle = RemoteHandle(self, {"op": "infill", "job": job_to_map(job)}, len(job.texts) - 1)
+        try:
+            with self._lock:  # one decision against the reconnect thread's hand-over
+                conn = self._live()
+                if conn is None and self._reconnecting and len(self._waiting) < MAX_WAITING:
+                    self._waiting.append(handle)
+                    return handle
+            if conn is not None:
+                handle._send(conn)
+                return handle
         except (DaemonUnavailable, UnsafePathError, OSError, ProtocolError) as exc:
             log.warning("daemon unavailable: %s", exc)
-            fut = concurrent.futures.Future()
-            fut.set_result(InfillResult.empty(n_gaps, "error"))
-            return RemoteHandle(None, 0, fut)
+        handle._fail()
+        return handle
 
     def cancel(self, handle: RemoteHandle) -> None:
         handle.cancel()
@@ -278,9 +256,13 @@ class RemoteEngine:
         return self.submit(job).result()
 
     def call(self, op: str, timeout: float = 10.0, **fields: Any) -> Any:
-        """A synchronous request (stats, encode, decode, stop); DaemonUnavailable if none answers."""
+        """A synchronous request (stats, encode, decode, stop); DaemonUnavailable if none answers,
+        at once while the connection is down (a reconnect is started)."""
         try:
-            _, fut = self.connect().request({"op": op, **fields}, None)
+            conn = self._live()
+            if conn is None:
+                raise DaemonUnavailable(f"{op}: the daemon connection is down; reconnecting")
+            _, fut = conn.request({"op": op, **fields}, None)
             return fut.result(timeout)
         except (OSError, ProtocolError, concurrent.futures.TimeoutError) as exc:
             raise DaemonUnavailable(f"{op}: {exc!r}") from None
@@ -294,8 +276,11 @@ class RemoteEngine:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            waiting, self._waiting = self._waiting, []
             if self._conn is not None:
                 self._conn.close()
+        for handle in waiting:
+            handle._fail()
 
 
 def connect_or_start(socket_path: str | os.PathLike | None = None, model: str | None = None,

@@ -10,7 +10,9 @@ UnsafePathError with a message a user can act on.
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import time
 from pathlib import Path
 
 SOCKET_NAME = "daemon.sock"
@@ -91,6 +93,22 @@ def check_owned(path: Path, what: str = "socket") -> os.stat_result | None:
         return None
     _check_owner(path, st, what)
     return st
+
+
+def connect_unix(sock: socket.socket, path: Path, timeout: float) -> None:
+    """Connect `sock` to a Unix socket, waiting out a full listen backlog (EAGAIN: the daemon is
+    there but has not accepted a burst of connections yet, e.g. beside hundreds of silent ones)
+    for up to `timeout` seconds; other errors (no listener: ECONNREFUSED) raise at once."""
+    deadline = time.monotonic() + timeout
+    sock.settimeout(timeout)
+    while True:
+        try:
+            sock.connect(str(path))
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def sibling(sock: Path, suffix: str) -> Path:

@@ -37,6 +37,7 @@ REQUEST_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "encode": {"text": (str,)}, "decode": {"ids": (list,)},
 }
 MAX_TOKEN_ID = 2 ** 31  # decode ids past this are not ids of any tokenizer
+MAX_REQUEST_ID = 128  # characters of a str request id (echoed in the reply, so bounded)
 
 
 class ProtocolError(Exception):
@@ -57,11 +58,17 @@ def frame_length(header: bytes) -> int:
     return n
 
 
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack ext type {code} is not part of the protocol")
+
+
 def decode_body(body: bytes) -> dict[str, Any]:
     try:
-        # msgpack's defaults already refuse non-str map keys; the body is bounded by MAX_FRAME,
-        # and unpackb bounds every container by the body's length.
-        msg = msgpack.unpackb(body, raw=False)
+        # msgpack's defaults already refuse non-str map keys and nest at most 1024 deep (a deeper
+        # frame is a StackError); the body is bounded by MAX_FRAME, and unpackb bounds every
+        # container by the body's length. Ext types are refused (timestamps, ext -1, decode to
+        # msgpack.Timestamp, which every field check refuses as the wrong type).
+        msg = msgpack.unpackb(body, raw=False, ext_hook=_no_ext)
     except Exception as exc:  # msgpack raises several unrelated types for garbage
         raise ProtocolError(f"undecodable frame: {type(exc).__name__}") from None
     if not isinstance(msg, dict):
@@ -69,8 +76,10 @@ def decode_body(body: bytes) -> dict[str, Any]:
     return msg
 
 
-async def read_frame_async(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-    """The next message, or None at a clean end of stream (EOF between frames)."""
+async def read_frame_async(reader: asyncio.StreamReader, body_timeout: float | None = None) -> dict[str, Any] | None:
+    """The next message, or None at a clean end of stream (EOF between frames). Once a header has
+    come, the rest of the frame must follow within `body_timeout` seconds (a peer must not hold a
+    half-sent frame, and the memory it has announced, for ever)."""
     try:
         header = await reader.readexactly(HEADER.size)
     except asyncio.IncompleteReadError as exc:
@@ -79,9 +88,11 @@ async def read_frame_async(reader: asyncio.StreamReader) -> dict[str, Any] | Non
         return None
     n = frame_length(header)
     try:
-        body = await reader.readexactly(n)
+        body = await asyncio.wait_for(reader.readexactly(n), body_timeout)
     except asyncio.IncompleteReadError:
         raise ProtocolError("truncated frame body") from None
+    except asyncio.TimeoutError:
+        raise ProtocolError(f"frame not complete within {body_timeout:g}s of its header") from None
     return decode_body(body)
 
 
@@ -125,6 +136,17 @@ def hello_fields(msg: dict[str, Any]) -> tuple[str | None, str]:
     if not isinstance(role, str) or role not in ROLES:
         raise _field_error("role", f"one of {ROLES}", role)
     return client or None, role
+
+
+def request_id(msg: dict[str, Any]) -> int | str:
+    """The request's id, else ValueError: an int (msgpack bounds it to 64 bits) or a str of at most
+    MAX_REQUEST_ID characters (it is echoed in the reply)."""
+    rid = msg.get("id")
+    if isinstance(rid, bool) or not isinstance(rid, (int, str)):
+        raise ValueError("request id must be an int or a string")
+    if isinstance(rid, str) and len(rid) > MAX_REQUEST_ID:
+        raise ValueError(f"request id must be at most {MAX_REQUEST_ID} characters, got {len(rid)}")
+    return rid
 
 
 def check_request(msg: dict[str, Any]) -> None:

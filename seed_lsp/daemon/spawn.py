@@ -4,7 +4,8 @@ Several editors may find the socket absent at the same moment. Each takes an flo
 <socket>.start.lock; the first spawns the daemon and waits until its socket accepts connections;
 the others, once they get the lock, find it answering and spawn nothing. The daemon itself also
 holds <socket>.pid for its whole life, so even a start outside this lock cannot make a second one.
-The child gets its own session (it outlives the editor) and writes its log to <socket>.log. It
+The child gets its own session (it outlives the editor) and writes its log to <socket>.log, which it
+rotates (at most ~8 MiB with its one backup, seed_lsp.daemon.logfile). It
 stops by itself IDLE_EXIT_S after its last client disconnects (SEED_LSP_DAEMON_IDLE_EXIT overrides,
 0 = never), so a daemon started on demand never stays resident for good.
 """
@@ -61,15 +62,15 @@ def start_daemon(sock: Path, model: str | None, device: str, timeout: float,
         _acquire(lock_fd, deadline)
         if socket_answers(sock):
             return None  # another editor started it while we waited for the lock
+        log_path = sibling(sock, "log")
         cmd = [sys.executable, "-m", "seed_lsp.cli", "daemon", "--socket", str(sock), "--device", device,
-               "--idle-exit", str(idle_exit_s())]
+               "--idle-exit", str(idle_exit_s()), "--log-file", str(log_path)]
         if model:
             cmd += ["--model", str(model)]
         env = dict(os.environ)
         root = str(Path(seed_lsp.__file__).resolve().parent.parent)  # works without an install too
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        log_fd = open_private_file(sibling(sock, "log"))
-        os.lseek(log_fd, 0, os.SEEK_END)
+        log_fd = open_private_file(log_path, append=True)  # what the child says before its log is set up
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
                                     env=env, start_new_session=True, close_fds=True)
