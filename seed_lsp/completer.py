@@ -30,7 +30,7 @@ from seed_lsp.budget import budget
 from seed_lsp.cache import LOOKBACK_CHARS
 from seed_lsp.context import CHARS_PER_TOKEN, build_context
 from seed_lsp.positions import LineIndex
-from seed_lsp.postprocess import Suggestion, is_blank, plan_item
+from seed_lsp.postprocess import Suggestion, is_blank, language_of, plan_item
 from seed_lsp.protocol import ContentModified, RequestCancelled
 
 log = logging.getLogger("seed_lsp.completer")
@@ -153,7 +153,7 @@ async def _suggest(ls, uri: str, position: types.Position) -> tuple[Placed | Non
     if result.stop_reason == "error":
         return None, "errors"
     s = plan_item(result.text, ctx.line_prefix, ctx.line_suffix, ctx.suffix, ctx.mode, result.confidence,
-                  o.confidence_floor)
+                  o.confidence_floor, prefix=ctx.prefix, language=language_of(uri))
     if s is None:
         return None, "empty"
     ls.cache.put(uri, before, line_suffix, s.insert_text, s.replace, snippets)

@@ -3,7 +3,7 @@ workspace/didChangeConfiguration (camelCase keys, as editors send them).
 
     {"enable": true, "model": "/path", "device": "auto", "strategy": "auto",
      "strategyParams": {"tau": 0.9}, "maxTokens": 64, "contextBefore": 1024,
-     "contextAfter": 256, "confidenceFloor": 0.25, "mode": "auto", "inlineCompletion": true,
+     "contextAfter": 256, "confidenceFloor": 0.51, "mode": "auto", "inlineCompletion": true,
      "completion": "auto", "codeActions": true, "deadlineMs": null, "cacheSize": 32,
      "workspaceContext": true}
 
@@ -38,7 +38,9 @@ class Options:
     # keeps (seed_lsp/budget.py), so a 192-token model is not sent 1,280 and a 131k one not cut to 2k.
     context_before: int | None = None
     context_after: int | None = None
-    confidence_floor: float = 0.25
+    # The lowest floor at which shown single-line completions pass 3x as often as unfiltered ones
+    # (embedded model: 20.8 % vs 6.87 %, 21 % of lines shown): `seed-lsp eval floor`, docs/eval.md.
+    confidence_floor: float = 0.51
     mode: str = "auto"
     inline_completion: bool = True
     completion: str = "auto"

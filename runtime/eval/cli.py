@@ -6,8 +6,10 @@
 
 --oracle fills every gap with its canonical middle (must score 100 %: proves the harness; the exit
 status is 1 otherwise); --empty fills it with "" (the floor a model must beat). Without either, the
-model at --model (default: the embedded model) fills it. Prints the summary; --json writes it,
---jsonl writes one record per task. See docs/eval.md.
+model at --model (default: the embedded model) fills it. Prints the summary; --json writes it (with
+the device and dtype the model ran in), --jsonl writes one record per task (with the confidence
+figure the server compares with its floor). `seed-lsp eval floor --from RECORDS.jsonl` turns such
+records into the confidence floor's coverage/precision curve (runtime/eval/floor.py). See docs/eval.md.
 """
 from __future__ import annotations
 
@@ -87,6 +89,11 @@ def strategy_params(args: argparse.Namespace, ap: argparse.ArgumentParser) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["floor"]:
+        from runtime.eval.floor import main as floor_main
+
+        return floor_main(argv[1:])
     ap = parser()
     args = ap.parse_args(argv)
     params = strategy_params(args, ap)
@@ -118,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         "strategy": engine_source.strategy if name == "model" else None,
         "params": params if name == "model" else {},
         "path": args.path if name == "model" else None,
+        "device": engine_source.device if engine_source is not None else None,
+        "dtype": engine_source.dtype if engine_source is not None else None,
         "limit": args.limit, "seed": args.seed, "workers": args.workers, "timeout_s": args.timeout,
         "wall_s": round(time.perf_counter() - start, 1),
     }

@@ -51,7 +51,9 @@ class EngineSource:
             self.engine.close()
             raise
         self.strategy, self.params, self.max_tokens = strategy, params, max_tokens
-        self.model_name = str(self.engine.stats().get("model") or model or "embedded")
+        stats = self.engine.stats()
+        self.model_name = str(stats.get("model") or model or "embedded")
+        self.device, self.dtype = str(stats.get("device")), str(stats.get("dtype"))  # fp32 on CPU by default
 
     def __call__(self, task: Task) -> Completion:
         mode = "line" if task.split == "single-line" else "block"

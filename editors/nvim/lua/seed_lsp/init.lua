@@ -5,7 +5,7 @@
 ---     cmd = { "seed-lsp", "serve" },         -- server command line (stdio)
 ---     filetypes = { "python", ... },          -- buffers to attach to ({} or nil: every filetype)
 ---     init_options = { model = "/path", device = "auto", strategy = "auto",
----                      maxTokens = 64, confidenceFloor = 0.2, enable = true },
+---                      maxTokens = 64, confidenceFloor = 0.51, enable = true },
 ---     debounce_ms = 100,                      -- automatic suggestions in insert mode after a pause
 ---     auto = true,                            -- false: only on `suggest` keymap / .suggest()
 ---     keymaps = { accept = "<Tab>", dismiss = "<C-]>", suggest = "<M-\\>" },  -- false disables one
