@@ -14,9 +14,10 @@ what a reused cache left stale), one forward computes the gap rows of S_k, S_k+1
 state's rows in turn while the canvas stays on the draft's path. Where the model would write
 something else the replay stops, with the canvas exactly where the cold decode would be, and
 ordinary denoising goes on from there. So a draft changes how many forwards a fill costs, never
-which fill it is. (A strategy that does not fill from the left leaves the path after one step: no
-gain, no harm.) An older check kept tokens the model agreed with when its neighbours were in place;
-that answered differently from a cold job about half the time after an edit (README).
+which fill it is. (A strategy that does not fill from the left soon leaves the path: no gain, and
+at most one forward spent on states it did not visit.) An older check kept the draft tokens the
+model agreed with while their neighbours stood in place; it answered unlike a cold job about half
+the time after an edit (README).
 """
 from __future__ import annotations
 
@@ -111,8 +112,10 @@ def check(canvas, draft: list[int], runner, strategy, mask_id: int) -> int:
         k, gap = _on_path(canvas, draft), canvas.gaps[0]
         # A gap that grew moved later positions: the next ordinary step re-aligns the cache first.
         stop = canvas.stop_reason or canvas.cancel.stopped() or canvas.finished() or canvas.layout_version != layout
-        last = min(len(draft), gap.length, k + MAX_STATES) if k is not None else 0
-        if stop or k is None or k >= last:
+        # States up to the runner's next refresh, which the cold decode would take at that step.
+        room = runner.refresh_every - runner.since_refresh
+        last = min(len(draft), gap.length, k + MAX_STATES, k + room) if k is not None else 0
+        if stop or not k or k >= last:  # off the path (None), or S_0 committed nothing on it (0)
             break
         states = []
         for j in range(k, last):

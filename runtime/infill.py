@@ -30,7 +30,7 @@ class RunOptions:
     max_context: int | None = None  # tokens of text kept around the gaps; None: the model's window
     reuse: bool = True  # carry a document's cache into its next job (cached path only)
     reuse_window: int = 8  # tokens recomputed on each side of what changed
-    reuse_max_age: int = 4  # jobs a carried cache's K/V may survive, then a full forward (runtime/reuse.py)
+    reuse_max_age: int = 3  # jobs a carried cache's K/V may survive, then a full forward (runtime/reuse.py, README)
     draft: bool = True  # start a reused job from the document's last fill, checked by the model
     head_all: bool = False  # exact path only: LM head over every row (the benches' reference loop)
 

@@ -123,6 +123,7 @@ class Runner:
     def _full(self, canvases, positions, normed: bool = True) -> torch.Tensor:
         ids, self.key_mask = self._batch(canvases)
         self.cache = self.model.new_cache() if self.cached else None
+        self.pending_rows = None  # a full forward recomputes every row
         self.since_refresh = 1  # the full forward is one of the R steps of a refresh period
         self.age = 0
         self.full_forwards += 1

@@ -38,7 +38,8 @@ def test_edit_helpers_change_one_letter_on_the_chosen_line():
 
 def test_infill_bench_arms(tiny_model_dir, tmp_path):
     out = tmp_path / "i.json"
-    assert bench_infill.main(["--model", str(tiny_model_dir), "--limit", "3", "--quiet", "--json", str(out)]) == 0
+    assert bench_infill.main(["--model", str(tiny_model_dir), "--limit", "3", "--session", "2", "--max-age", "1",
+                             "--quiet", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     s = res["summary"]
     assert {"reference", "exact", "default", "edit-above"} <= set(s)
@@ -50,3 +51,6 @@ def test_infill_bench_arms(tiny_model_dir, tmp_path):
             assert s[arm]["reused"] == s[arm]["n"], "every edit request reused the document's cache"
             assert 0 <= s[arm]["same_text_as_cold"] <= 100
     assert len(res["rows"]) == 3 and all(0 <= s[a]["pass@1"] <= 100 for a in s)
+    session = s["session"]
+    assert session["requests"] >= 3 and 0 <= session["same_text_as_cold"] <= 100
+    assert max(map(int, session["ages"])) <= 1, "no request started from a cache older than --max-age"
