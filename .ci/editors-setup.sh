@@ -52,7 +52,9 @@ CS_BIN="$CS_PREFIX/node_modules/code-server/out/node/entry.js"
 if [ ! -f "$CS_PREFIX/.ok" ]; then
   log "installing code-server $CODE_SERVER_VERSION (cold: about 2 minutes)"
   rm -rf "$CS_PREFIX"
-  npm install --no-save --no-package-lock --prefix "$CS_PREFIX" "code-server@$CODE_SERVER_VERSION" >"$CACHE/code-server-install.log" 2>&1 \
+  # tar@6 beside it: the postinstall of code-server's bundled @vscode/sqlite3 requires 'tar', which a
+  # cold install no longer hoists where it looks (seen 2026-12-03: "Cannot find module 'tar'").
+  npm install --no-save --no-package-lock --prefix "$CS_PREFIX" "code-server@$CODE_SERVER_VERSION" tar@6 >"$CACHE/code-server-install.log" 2>&1 \
     || { tail -40 "$CACHE/code-server-install.log"; exit 1; }
   [ -f "$CS_BIN" ] || { echo "code-server entry point missing: $CS_BIN" >&2; exit 1; }
   touch "$CS_PREFIX/.ok"
