@@ -11,13 +11,22 @@ Faults stay with their job. submit() checks a job (check_job) before it is queue
 one at once; a job whose canvas still fails to build is answered with that error alone; an error in
 a denoising step answers every job of that batch with it. The worker survives all three and serves
 the next job, and no caller is ever left waiting.
+
+Exit. The worker is a daemon thread, and a daemon thread still inside torch when the interpreter
+finalizes aborts the process ("terminate called without an active exception", code 134: measured 6
+of 6 on a script that ends while a job runs). So every engine not yet closed is closed at exit by an
+atexit hook registered when the first engine starts (after torch's own hooks, so it runs before
+them); it holds engines weakly. close() cancels what is queued or running and joins the worker,
+which stops at the next step boundary. A script may call close() or not.
 """
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import itertools
 import threading
 import time
+import weakref
 from collections import deque
 from pathlib import Path
 
@@ -54,6 +63,30 @@ def check_job(job: InfillJob, defaults: dict | None = None) -> None:
         if name in job.params and not LOOP_CHECKS[name][1](job.params[name]):
             raise ValueError(f"loop param {name!r} must be {LOOP_CHECKS[name][0]}, got {job.params[name]!r}")
     strategy_for(job.strategy, {k: v for k, v in job.params.items() if k not in LOOP_PARAMS}, defaults)
+
+
+EXIT_JOIN_S = 30.0  # how long exit waits for a worker to reach a step boundary (a long CPU step)
+_open_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+_exit_hook = threading.Lock()
+_exit_hook_registered = False
+
+
+def _close_open_engines() -> None:
+    """atexit: stop and join every engine's worker while torch is still whole."""
+    for engine in list(_open_engines):
+        try:
+            engine.close(timeout=EXIT_JOIN_S)
+        except Exception:  # exit must go on; the next engine still gets closed
+            log.exception("closing an engine at exit failed")
+
+
+def _watch_for_exit(engine: "Engine") -> None:
+    global _exit_hook_registered
+    with _exit_hook:
+        if not _exit_hook_registered:
+            atexit.register(_close_open_engines)
+            _exit_hook_registered = True
+        _open_engines.add(engine)
 
 
 class JobHandle:
@@ -95,6 +128,7 @@ class Engine:
         self._carried: OrderedDict[str, object] = OrderedDict()  # key -> last cache (LRU, reuse across keystrokes)
         self.max_carried = 8
         self._worker = threading.Thread(target=self._loop, name="seed-lsp-engine", daemon=True)
+        _watch_for_exit(self)
         self._worker.start()
 
     @classmethod
@@ -180,13 +214,20 @@ class Engine:
                     max_context=self.options.max_context, special_id_conflicts=list(self.model.spec.conflicts))
         return info
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = EXIT_JOIN_S) -> None:
+        """Cancel queued and running jobs (each is answered "cancelled" at the next step boundary)
+        and join the worker, up to `timeout` s. Idempotent; run at exit for an engine never closed."""
         with self._cond:
             self._closed = True
             for h in list(self._queue) + self._running:
                 h.cancel()
             self._cond.notify_all()
-        self._worker.join(timeout=5)
+        if self._worker is not threading.current_thread():
+            self._worker.join(timeout)
+            if self._worker.is_alive():
+                log.warning("engine worker still inside a step after %s s; not joined", timeout)
+                return
+        _open_engines.discard(self)
 
     # --- worker -------------------------------------------------------------------------------
     def _take_batch(self) -> list[JobHandle]:

@@ -144,7 +144,12 @@ class EngineSlot:
             return self._future.result()
         return None
 
-    def close(self) -> None:
-        engine = self.current()
-        if engine is not None:
-            engine.close()
+    def close(self, wait: float = 0.0) -> None:
+        """Close the engine; one still loading is closed as soon as its load ends. wait: seconds to
+        wait for such a load (a process about to exit must not leave the load thread inside torch)."""
+        future, self._key = self._future, None
+        if future is None:
+            return
+        future.add_done_callback(lambda f: f.result() and f.result().close())
+        if wait > 0:
+            cf.wait([future], timeout=wait)

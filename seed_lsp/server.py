@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -89,7 +90,7 @@ class SeedServer(LanguageServer):
 
     def document(self, uri: str) -> tuple[int | None, LineIndex] | None:
         """(version, LineIndex) of an open document, or None; the index is built once per version."""
-        doc = self.workspace.text_documents.get(uri)
+        doc = self.workspace.text_documents.get(unquote(uri))  # pygls keys documents by unquoted URI
         if doc is None:
             return None
         cached = self._indexes.get(uri)
@@ -118,6 +119,11 @@ class SeedServer(LanguageServer):
         elif not want and self.context.state != "off":
             self.context.stop()
 
+    def close(self, wait: float = 0.0) -> None:
+        """Stop the workspace context and close the engine (waiting up to `wait` s for a load)."""
+        self.context.stop()
+        self.slot.close(wait)
+
     def forget(self, uri: str) -> None:
         self.context.did_close(uri)
         self._indexes.pop(uri, None)
@@ -131,10 +137,11 @@ def _client_has_inline(ls: SeedServer) -> bool:
 
 
 def register_features(ls: SeedServer) -> None:
-    from seed_lsp.features import code_actions, completion, fill_commands, inline_completion, status
+    from seed_lsp.features import code_actions, completion, document, fill_commands, inline_completion, status
 
     o = ls.options
     status.register(ls)
+    document.register(ls)
     fill_commands.register(ls)
     if o.inline_completion:
         inline_completion.register(ls)
@@ -175,9 +182,9 @@ def build_server(defaults: opts.Options | None = None, daemon: str = "off", sock
         n = ls.pending.document_changed(uri, starts)
         if n:
             log.debug("edit made %d job(s) stale", n)
-        doc = ls.workspace.text_documents.get(uri)  # pygls applied the change before calling us
+        doc = ls.document(uri)  # seed_lsp.sync applied the change before calling us
         if doc is not None:
-            ls.context.did_change(uri, doc.source)
+            ls.context.did_change(uri, doc[1].text)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: SeedServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -195,7 +202,6 @@ def build_server(defaults: opts.Options | None = None, daemon: str = "off", sock
 
     @ls.feature(types.SHUTDOWN)
     def shutdown(ls: SeedServer, params=None) -> None:
-        ls.context.stop()
-        ls.slot.close()
+        ls.close()
 
     return ls

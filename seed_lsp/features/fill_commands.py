@@ -98,7 +98,10 @@ async def fill_selection(ls, *args) -> dict:
     old = text[start:end]
     if len(old) > MAX_SELECTION_TOKENS * CHARS_PER_TOKEN * 2:
         raise InvalidParams("selection too large")
-    n = max(1, len(engine.tokenizer.encode(old)))
+    try:
+        n = max(1, len(engine.tokenizer.encode(old)))
+    except (TypeError, ValueError) as exc:  # e.g. a lone surrogate, which a client may send but no tokenizer takes
+        raise InvalidParams(f"the selection cannot be tokenized: {exc}") from None
     if n > MAX_SELECTION_TOKENS:
         raise InvalidParams(f"selection too large ({n} tokens, at most {MAX_SELECTION_TOKENS})")
     from runtime.jobs import InfillJob
