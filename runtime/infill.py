@@ -59,8 +59,8 @@ def text_budget(window: int, layout_tokens: int, max_context: int, gap_budget: i
     return max(min(max_context, window - layout_tokens - gap_budget), 0)
 
 
-def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: CancelToken, min_gap: int = 0) -> Canvas:
-    """The job's canvas: windowed text around gaps of masks; min_gap widens the first gap (a draft)."""
+def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: CancelToken) -> Canvas:
+    """The job's canvas: windowed text around gaps of masks."""
     spec = model.spec
     texts, _ = heal_indent(job.texts)
     pieces = [tokenizer.encode(t) for t in texts]
@@ -89,7 +89,7 @@ def build_canvas(job: InfillJob, model, tokenizer, opts: RunOptions, cancel: Can
         ids += piece
         if i < n_gaps:
             budget = budgets[i]
-            size = min(max(sizes[i] or default, min_gap if i == 0 else 0), budget)
+            size = min(sizes[i] or default, budget)
             gaps.append(Gap(len(ids), len(ids) + size, budget, max(grow, 1)))
             ids += [spec.mask_id] * size
     ids += spec.prompt_tail  # DreamOn: [bos] prefix gap suffix [eos]

@@ -5,36 +5,19 @@ remembered are bounded, and the daemon serves on afterwards."""
 from __future__ import annotations
 
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from runtime import Engine, InfillJob
+from runtime import InfillJob
 from seed_lsp.daemon import server as server_mod
 from seed_lsp.daemon.client import RemoteEngine
 from seed_lsp.daemon.protocol import MAX_CLIENT_ID, PROTOCOL_VERSION, encode_frame, read_frame
 from tests.server.test_daemon import InProcessDaemon, closed_by_peer, raw_connect, short_job
 
-NORMAL = ("eos", "pad", "eol", "budget")
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    eng = Engine.load(tiny_model_dir, device="cpu")
-    yield eng
-    eng.close()
-
-
-@pytest.fixture
-def sock_path():
-    base = Path(tempfile.mkdtemp(prefix="sl-", dir="/tmp"))  # short: sun_path holds 107 bytes
-    yield base / "run" / "d.sock"
-    import shutil
-
-    shutil.rmtree(base, ignore_errors=True)
+from tests.server.daemon_helpers import NORMAL, engine, sock_path  # noqa: F401  (shared fixtures)
 
 
 @pytest.fixture
